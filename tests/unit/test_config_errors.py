@@ -1,0 +1,155 @@
+"""ConfigError: one message listing every problem with an example, and secrets never shown."""
+from __future__ import annotations
+
+import pytest
+
+from twelve.runtime import config as config_module
+from twelve.runtime import env as env_module
+from twelve.runtime.config import (ConfigError, Problem, describe_environment,
+                                   evaluate_build_config, evaluate_runtime_config,
+                                   format_env_example, format_environment)
+
+SECRET = "s3cr3t-" + "q" * 5  # 12 characters, recognisable in any output
+
+
+@pytest.fixture(autouse=True)
+def no_active_config(monkeypatch):
+    monkeypatch.setattr(config_module, "_current", None)
+    monkeypatch.setattr(config_module, "_installed", None)
+    monkeypatch.setattr(config_module, "_installed_env", None)
+    monkeypatch.setattr(env_module, "_recorder", None)
+
+
+def runtime_error(tmp_path, code, environ, **kwargs) -> ConfigError:
+    runtime_py = tmp_path / "runtime.py"
+    runtime_py.write_text(code)
+    with pytest.raises(ConfigError) as caught:
+        evaluate_runtime_config(runtime_py, {}, "prod", environ,
+                                source="releases/0.1.0/runtime.py", **kwargs)
+    return caught.value
+
+
+def every_output(err: ConfigError) -> str:
+    return "\n".join([str(err), repr(err), err.render(), repr(err.problems), str(err.args)])
+
+
+def test_the_documented_message(tmp_path):
+    err = runtime_error(tmp_path, (
+        "from twelve import config, env\n"
+        "config('web', port=env.int('PORT'), key=env.secret('SECRET_KEY_BASE', min_length=64))\n"
+    ), {"PORT": "abc"})
+    assert err.exit_code == 78
+    assert err.render() == (
+        "error: invalid runtime configuration (releases/0.1.0/runtime.py): 2 problems\n"
+        "\n"
+        "  PORT              not an integer: 'abc'\n"
+        "                    example: PORT=4000\n"
+        "  SECRET_KEY_BASE   missing (a secret of at least 64 characters)\n"
+        "                    example: SECRET_KEY_BASE=<64+ random characters; "
+        "generate one with `twelve gen.secret`>\n"
+        "\n"
+        "Set these variables in the environment (or in the release's releases/VSN/env.sh) "
+        "and start again.")
+    assert str(err) == "invalid runtime configuration (releases/0.1.0/runtime.py): 2 problems"
+    assert "Traceback" not in err.render()
+
+
+def test_all_problems_are_collected_one_entry_per_variable(tmp_path):
+    err = runtime_error(tmp_path, (
+        "from twelve import env\n"
+        "env.int('A'); env.int('A', default=1); env.bool('B'); env.url('C'); env.str('D')\n"
+    ), {"A": "x", "B": "maybe", "C": "nope"})
+    assert [p.name for p in err.problems] == ["A", "B", "C", "D"]
+    assert err.message.endswith(": 4 problems")
+    assert err.render().count("example:") == 4
+
+
+def test_one_problem_is_singular():
+    err = ConfigError(problems=[Problem("X", "missing (a string)", "X=value")], source="here")
+    assert str(err) == "invalid runtime configuration (here): 1 problem"
+
+
+def test_a_long_value_is_truncated(tmp_path):
+    err = runtime_error(tmp_path, "from twelve import env\nenv.int('N')\n",
+                        {"N": "9" * 30 + "x" * 30})
+    shown = err.problems[0].problem.split(": ", 1)[1]
+    assert len(shown) == 40 and shown.endswith("...")
+
+
+@pytest.mark.parametrize("call, example", [
+    ("env.int('X')", "X=4000"),
+    ("env.int('X', min=5000)", "X=5000"),
+    ("env.int('X', max=10)", "X=10"),
+    ("env.int('X', default=8)", "X=8"),
+    ("env.int('X', example=123)", "X=123"),
+    ("env.bool('X')", "X=true"),
+    ("env.url('X')", "X=https://example.com"),
+    ("env.url('X', schemes=['postgresql'])", "X=postgresql://user:password@localhost:5432/app"),
+    ("env.url('X', schemes=['foo'])", "X=foo://localhost"),
+    ("env.list('X')", "X=a,b"),
+    ("env.list('X', sep=':')", "X=a:b"),
+    ("env.json('X')", 'X={"key": "value"}'),
+    ("env.str('X', choices=['fast', 'slow'])", "X=fast   (one of: fast, slow)"),
+    ("env.secret('X')", "X=<64+ random characters; generate one with `twelve gen.secret`>"),
+    ("env.secret('X', min_length=128)",
+     "X=<128+ random characters; generate one with `twelve gen.secret 128`>"),
+])
+def test_examples(tmp_path, call, example):
+    # "§" is invalid for every kind that can be invalid; a list or a secret is left unset.
+    environ = {} if call.startswith(("env.list", "env.secret")) else {"X": "§"}
+    err = runtime_error(tmp_path, f"from twelve import env\n{call}\n", environ)
+    assert err.problems[0].example == example
+    assert f"example: {example}" in err.render()
+
+
+def test_a_secret_value_never_appears_in_an_error(tmp_path):
+    err = runtime_error(tmp_path, (
+        "from twelve import env\n"
+        "env.secret('SECRET_KEY_BASE', min_length=64)\n"
+        "env.int('PORT')\n"
+    ), {"SECRET_KEY_BASE": SECRET, "PORT": "x"})
+    assert "SECRET_KEY_BASE   too short (needs 64, got 12)" in err.render()
+    assert SECRET not in every_output(err)
+
+
+def test_a_secret_quoted_by_an_exception_is_scrubbed(tmp_path):
+    # int() puts the offending text into its message: that text is the secret.
+    err = runtime_error(tmp_path, "from twelve import env\nint(env.secret('TOKEN'))\n",
+                        {"TOKEN": SECRET})
+    assert "runtime.py:2: ValueError" in err.render()
+    assert SECRET not in every_output(err)
+    assert err.__cause__ is None
+
+
+def test_a_secret_default_is_never_listed(tmp_path):
+    runtime_py = tmp_path / "runtime.py"
+    runtime_py.write_text("from twelve import env\n"
+                          f"env.secret('SIGNING_KEY', default={SECRET!r})\n"
+                          "env.secret('API_KEY', min_length=32, help='the API key')\n")
+    rows = describe_environment(runtime_py, {}, "prod", {"API_KEY": SECRET})
+    for variable, _ in rows:
+        assert SECRET not in repr(variable)
+    assert SECRET not in format_environment(rows)
+    assert SECRET not in format_env_example(rows)
+
+
+def test_a_url_password_is_not_shown(tmp_path):
+    err = runtime_error(tmp_path, "from twelve import env\nenv.url('DB', schemes=['postgresql'])\n",
+                        {"DB": "mysql://app:hunter2@db/app"})
+    assert "hunter2" not in every_output(err)
+
+
+def test_a_plain_message_renders_with_its_hint():
+    err = ConfigError("config/prod.py:3: KeyError: 'x'", hint="  3 | x = d['x']")
+    assert err.render() == "error: config/prod.py:3: KeyError: 'x'\n\n  3 | x = d['x']"
+    assert err.exit_code == 78 and err.problems == []
+
+
+def test_build_problems_say_build(tmp_path):
+    (tmp_path / "config.py").write_text("from twelve import env\nenv.str('ASSET_HOST')\n")
+    with pytest.raises(ConfigError) as caught:
+        evaluate_build_config(tmp_path, "prod", {})
+    text = caught.value.render()
+    assert f"invalid build configuration ({tmp_path.name}/config.py): 1 problem" in text
+    assert "ASSET_HOST   missing (a string)" in text
+    assert "build again" in text
