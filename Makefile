@@ -1,0 +1,34 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both set everything up
+# themselves: a .venv with twelve and its test tools, and the few Debian packages needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile scripts/system-deps
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: twelve needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)" >&2; exit 1; }
+	sh scripts/system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd examples/hello && TWELVE_ENV=prod $(BIN)/twelve release --overwrite
+	@echo "* generating SECRET_KEY_BASE and migrating the database (SQLite, ~/.local/state/hello)"
+	@export SECRET_KEY_BASE="$$($(BIN)/twelve gen.secret)" && \
+	  examples/hello/_build/prod/rel/hello/bin/hello eval "hello.release.migrate()" && \
+	  echo "* serving on http://localhost:4000 (Ctrl-C stops)" && \
+	  exec examples/hello/_build/prod/rel/hello/bin/hello start
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) examples/*/_build .pytest_cache

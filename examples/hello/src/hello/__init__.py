@@ -1,0 +1,1 @@
+"""hello: the example app of twelve (Flask + SQLAlchemy)."""

@@ -1,0 +1,153 @@
+"""Dependencies: locked requirements → the release's ``lib/``, through uv.
+
+uv is a dependency of twelve (its wheel ships the binary), never something the user installs.
+The requirements are always pinned with hashes: exported from ``uv.lock`` when the project has
+one, otherwise resolved from ``[project].dependencies`` for the release's interpreter. The app
+itself is built as a wheel (PEP 517) and installed like any other package, so the release never
+points back into the source tree.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+
+from twelve.errors import BuildError
+from twelve.project import Project
+
+# twelve's runtime is copied into every release on its own; the builder (with uv inside) never is.
+EXCLUDED = frozenset({"twelve"})
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    hashes: tuple[str, ...]  # "sha256:…" as pinned by the lock (the app: of its wheel)
+    license: str | None = None
+
+
+def uv_binary() -> str:
+    from uv import find_uv_bin
+    return find_uv_bin()
+
+
+def run_uv(args: list[str], *, what: str, fix: str, cwd: Path | None = None) -> str:
+    """Run uv; on failure raise one BuildError carrying uv's own explanation."""
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+    env.pop("VIRTUAL_ENV", None)  # uv must use the interpreter we name, not the builder's venv
+    proc = subprocess.run([uv_binary(), *args], cwd=cwd, env=env, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        detail = _indent((proc.stderr or proc.stdout).strip()[-4000:])
+        raise BuildError(f"{what} failed (uv exited with {proc.returncode}):\n{detail}",
+                         hint=fix)
+    return proc.stdout
+
+
+def lock_requirements(project: Project, python: Path, out: Path) -> str:
+    """Write pinned, hashed requirements to ``out``; return where they came from."""
+    if project.lock_file is not None:
+        run_uv(["export", "--locked", "--no-dev", "--no-emit-project", "--no-header",
+                "--format", "requirements-txt", "--project", str(project.root), "-o", str(out),
+                "--quiet"],
+               what="exporting uv.lock", cwd=project.root,
+               fix="If uv.lock is out of date with pyproject.toml, run `uv lock` and commit it.")
+        source = "uv.lock"
+    else:
+        run_uv(["pip", "compile", str(project.root / "pyproject.toml"), "--generate-hashes",
+                "--python", str(python), "--no-header", "--quiet", "-o", str(out)],
+               what="resolving [project].dependencies", cwd=project.root,
+               fix="Check the requirement names and versions in [project].dependencies "
+                   "(or add a uv.lock with `uv lock`).")
+        source = "[project].dependencies"
+    out.write_text(_without_excluded(out.read_text()))
+    return source
+
+
+def install_requirements(requirements: Path, lib: Path, python: Path) -> None:
+    if not parse_requirements(requirements.read_text()):
+        return
+    run_uv(["pip", "install", "--target", str(lib), "--python", str(python), "--no-deps",
+            "--require-hashes", "--link-mode", "copy", "--quiet", "-r", str(requirements)],
+           what="installing the locked dependencies",
+           fix="Check that every pinned version exists for this platform and Python.")
+
+
+def build_app_wheel(project: Project, python: Path, out_dir: Path) -> Path:
+    run_uv(["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python), "--quiet",
+            str(project.root)],
+           what=f"building {project.dist_name} as a wheel", cwd=project.root,
+           fix="Check [build-system] in pyproject.toml: `uv build --wheel` must work.")
+    wheels = sorted(out_dir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"building {project.dist_name} produced {len(wheels)} wheels, "
+                         "expected one")
+    return wheels[0]
+
+
+def install_wheel(wheel: Path, lib: Path, python: Path) -> None:
+    run_uv(["pip", "install", "--target", str(lib), "--python", str(python), "--no-deps",
+            "--link-mode", "copy", "--quiet", str(wheel)],
+           what=f"installing {wheel.name}", fix="Check the wheel built from the project.")
+
+
+def parse_requirements(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Pinned requirements text → {normalised name: (version, hashes)}."""
+    pinned = {}
+    for line in _logical_lines(text):
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            hashes = tuple(re.findall(r"--hash=(\S+)", line))
+            pinned[normalise(match.group(1))] = (match.group(2), hashes)
+    return pinned
+
+
+def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Package]:
+    """Every distribution in ``lib``, with the hashes it was pinned to."""
+    pinned = parse_requirements(requirements)
+    app_hash = "sha256:" + hashlib.sha256(app_wheel.read_bytes()).hexdigest()
+    app_name = normalise(app_wheel.name.split("-", 1)[0])
+    packages = []
+    for meta in sorted(lib.glob("*.dist-info/METADATA")):
+        headers = HeaderParser().parsestr(meta.read_text(encoding="utf-8", errors="replace"))
+        name, version = headers["Name"], headers["Version"]
+        key = normalise(name)
+        hashes = (app_hash,) if key == app_name else pinned.get(key, ("", ()))[1]
+        license_ = headers.get("License-Expression") or _short(headers.get("License"))
+        packages.append(Package(name, version, hashes, license_))
+    return packages
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _logical_lines(text: str) -> list[str]:
+    joined = re.sub(r"\\\n", " ", text)
+    return [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _without_excluded(text: str) -> str:
+    kept = []
+    for line in _logical_lines(text):
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if match and normalise(match.group(1)) in EXCLUDED:
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _short(text: str | None) -> str | None:
+    if not text:
+        return None
+    first = text.strip().splitlines()[0]
+    return first if len(first) <= 80 else None
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

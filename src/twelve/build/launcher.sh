@@ -1,0 +1,39 @@
+#!/bin/sh
+# bin/@NAME@: the launcher of a twelve release. It finds the release root (through symlinks),
+# exports the RELEASE_* variables, sources releases/VSN/env.sh and execs the runtime, isolated
+# from the user's PYTHONPATH, PYTHONHOME and site-packages. Every line runs before every
+# command, so it does as little as it can; the commands themselves live in twelve.runtime.
+set -e
+
+SELF=$0
+while [ -L "$SELF" ]; do
+  LINK=$(readlink "$SELF")
+  case $LINK in
+    /*) SELF=$LINK ;;
+    *) SELF=${SELF%/*}/$LINK ;;
+  esac
+done
+case $SELF in */*) ;; *) SELF=./$SELF ;; esac
+RELEASE_ROOT=$(CDPATH='' cd -- "${SELF%/*}/.." && pwd -P)
+export RELEASE_ROOT
+export RELEASE_NAME="${RELEASE_NAME:-@NAME@}"
+if [ -z "${RELEASE_VSN:-}" ]; then
+  read -r RELEASE_VSN < "$RELEASE_ROOT/releases/CURRENT"
+fi
+export RELEASE_VSN
+export RELEASE_COMMAND="${1:-}"
+export RELEASE_PROG="${RELEASE_PROG:-${0##*/}}"
+export RELEASE_TMP="${RELEASE_TMP:-$RELEASE_ROOT/tmp}"
+
+if [ "${1:-}" = version ] && [ $# -eq 1 ]; then
+  echo "$RELEASE_NAME $RELEASE_VSN"
+  exit 0
+fi
+
+if [ -f "$RELEASE_ROOT/releases/$RELEASE_VSN/env.sh" ]; then
+  . "$RELEASE_ROOT/releases/$RELEASE_VSN/env.sh"
+fi
+
+PYTHON=@PYTHON@
+case $PYTHON in python/*) PYTHON=$RELEASE_ROOT/$PYTHON ;; esac
+exec "$PYTHON" -E -s -u "$RELEASE_ROOT/lib/twelve_boot.py" "$@"

@@ -1,0 +1,190 @@
+"""`twelve release`: project → Release → steps → a release directory, atomically.
+
+Everything is validated before any I/O; the release is assembled in a staging sibling and
+swapped into place only when complete, so a failed build (bad config, unresolvable dependency,
+full disk) leaves the previous release byte-for-byte as it was and no half-written directory.
+"""
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import twelve
+from twelve.build import assemble, deps, interpreter
+from twelve.build.release import Release
+from twelve.errors import BuildError
+from twelve.runtime import config as runtime_config
+
+Log = Callable[[str], None]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "twelve"
+
+
+def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool]) -> Release:
+    """Run every step of the release; return the release as built."""
+    check_overwrite(release, overwrite, confirm)
+    log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
+    release = replace(release, build_config=evaluate_build_config(release, log))
+    release.root.parent.mkdir(parents=True, exist_ok=True)
+    assemble.remove_stale_staging(release)
+    release = replace(release, staging=assemble.staging_dir(release))
+    try:
+        for step in release.project.steps:
+            release = run_step(step, release, log)
+        assemble.swap_into_place(release)
+    except OSError as e:
+        raise _os_error(e, release) from None
+    finally:
+        if release.staging.exists():
+            shutil.rmtree(release.staging, ignore_errors=True)
+    return replace(release, staging=None)
+
+
+def check_overwrite(release: Release, overwrite: bool,
+                    confirm: Callable[[str], bool]) -> None:
+    existing = release.root / "releases" / release.version
+    if overwrite or not existing.exists():
+        return
+    question = f"Release {release.name}-{release.version} already exists. Overwrite?"
+    if not confirm(question):
+        raise BuildError(f"release {release.name}-{release.version} already exists at "
+                         f"{release.display_root}; not overwritten",
+                         hint="Pass --overwrite to replace it, or --version to build another.")
+
+
+def evaluate_build_config(release: Release, log: Log) -> dict:
+    config_dir = release.project.config_dir
+    files = [p for p in (config_dir / "config.py", config_dir / f"{release.env}.py")
+             if p.is_file()]
+    if files:
+        log(f"* evaluating build config ({', '.join(_rel(p, release) for p in files)})")
+    return runtime_config.evaluate_build_config(config_dir, release.env, dict(os.environ))
+
+
+def run_step(step: str, release: Release, log: Log) -> Release:
+    if step == "assemble":
+        return assemble_release(release, log)
+    module_name, func_name = step.split(":")
+    log(f"* running step {step}")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as e:
+        raise BuildError(f"step {step!r} cannot be loaded: {e}") from None
+    result = func(release)
+    if not isinstance(result, Release):
+        raise BuildError(f"step {step!r} returned {type(result).__name__}, not the release",
+                         hint="A step receives the release and must return it "
+                              "(use dataclasses.replace to change it).")
+    return result
+
+
+def assemble_release(release: Release, log: Log) -> Release:
+    project, staging = release.project, release.staging
+    assemble.start_staging(release)
+    python, info = install_interpreter(release, log)
+    lib = staging / "lib"
+    lib.mkdir()
+    with tempfile.TemporaryDirectory(prefix="twelve-build-") as work:
+        packages = install_dependencies(release, Path(python), lib, Path(work), log)
+    assemble.copy_runtime(lib)
+    _remove_scripts(lib)
+    log("* byte-compiling (hash-based .pyc)")
+    complaints = assemble.byte_compile(staging, python if project.include_python else sys.executable)
+    if complaints:
+        log("  warning: some files could not be byte-compiled (they stay as source):\n"
+            + "\n".join("    " + line for line in complaints.splitlines()[:10]))
+    launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
+    assemble.write_launcher(release, launcher_python)
+    assemble.write_version_dir(release)
+    for overlay in assemble.copy_overlays(release):
+        log(f"* copying overlay {_rel(overlay, release)}")
+    log("* checking shared libraries")
+    if project.include_python:
+        interpreter.check_relocatable(staging / "python")
+    interpreter.check_dependency_libraries(lib)
+    log("* writing release.json")
+    write_release_json(release, info, packages)
+    return release
+
+
+def install_interpreter(release: Release,
+                        log: Log) -> tuple[str, interpreter.Interpreter | None]:
+    """Copy the prepared interpreter into python/; return the interpreter to build with."""
+    if not release.project.include_python:
+        return sys.executable, None
+    prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
+    log(f"* copying python {info.version}")
+    interpreter.copy_interpreter(prepared, release.staging / "python")
+    return str(release.staging / "python" / info.executable), info
+
+
+def install_dependencies(release: Release, python: Path, lib: Path, work: Path,
+                         log: Log) -> list[deps.Package]:
+    project = release.project
+    requirements = work / "requirements.txt"
+    source = "uv.lock" if project.lock_file else "[project].dependencies"
+    log(f"* resolving dependencies from {source}")
+    deps.lock_requirements(project, python, requirements)
+    pinned = requirements.read_text()
+    log(f"* installing {len(deps.parse_requirements(pinned))} locked packages")
+    deps.install_requirements(requirements, lib, python)
+    log(f"* building {project.dist_name} {project.version} as a wheel")
+    wheel = deps.build_app_wheel(project, python, work / "wheel")
+    deps.install_wheel(wheel, lib, python)
+    return deps.installed_packages(lib, pinned, wheel)
+
+
+def write_release_json(release: Release, info: interpreter.Interpreter | None,
+                       packages: list[deps.Package]) -> None:
+    project = release.project
+    data = {
+        "name": release.name, "version": release.version, "env": release.env,
+        "app": project.app, "server": project.server,
+        "processes": {"web": "server"},
+        "twelve": twelve.__version__,
+        "python": {
+            "bundled": project.include_python,
+            "version": info.version if info else "%d.%d.%d" % sys.version_info[:3],
+            "executable": f"python/{info.executable}" if info else "python3",
+            "soabi": info.soabi if info else None,
+            "platform": info.platform if info else None,
+            "vendored": list(info.vendored) if info else [],
+        },
+        "requires_python": "%d.%d" % sys.version_info[:2],
+        "packages": [{"name": p.name, "version": p.version, "hashes": list(p.hashes),
+                      "license": p.license} for p in packages],
+        "files": assemble.file_manifest(release.staging, release.version),
+    }
+    assemble.write_json(release.version_dir / "release.json", data)
+
+
+def _remove_scripts(lib: Path) -> None:
+    """Console scripts installed by --target point at the build's interpreter: not shipped."""
+    shutil.rmtree(lib / "bin", ignore_errors=True)
+
+
+def _os_error(e: OSError, release: Release) -> BuildError:
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno == errno.ENOSPC:
+        return BuildError(f"no space left on the device while building{where}",
+                          hint=f"Free some space and build again; the previous release at "
+                               f"{release.display_root} is unchanged.")
+    return BuildError(f"{e.strerror or e}{where}",
+                      hint=f"The previous release at {release.display_root} is unchanged.")
+
+
+def _rel(path: Path, release: Release) -> str:
+    try:
+        return str(path.relative_to(release.project.root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,128 @@
+"""The ``twelve`` command: parses the command line and calls one function per subcommand.
+
+Errors are rendered here, once: a ``TwelveError`` becomes its message on stderr and its exit
+code; nothing below this layer prints a traceback for a user's mistake.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from twelve import __version__
+from twelve.errors import OK, TwelveError, UsageError
+
+SECRET_DEFAULT_LENGTH = 64
+SECRET_MIN_LENGTH = 32
+
+BANNER = """\
+Release created at {root}
+
+    # To start your system
+    {bin} start
+
+Once the release is running:
+
+    # To connect to it remotely
+    {bin} remote
+
+    # To stop it gracefully (you may also send SIGINT/SIGTERM)
+    {bin} stop
+
+To list all commands:
+
+    {bin}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or OK
+    except TwelveError as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twelve", description="Self-contained, 12-factor releases for Python web apps.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage or invalid pyproject.toml, 78 invalid "
+               "configuration. Docs: docs/ in the twelve repository.")
+    parser.add_argument("--version", action="version", version=f"twelve {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    rel = sub.add_parser(
+        "release", help="build a self-contained release in _build/<env>/rel/<name>",
+        description="Build the project's release: the interpreter, the locked dependencies, "
+                    "the app, bin/NAME and the runtime config, in _build/$TWELVE_ENV/rel/NAME. "
+                    "TWELVE_ENV (default dev) selects config/<env>.py; use TWELVE_ENV=prod.")
+    rel.add_argument("name", nargs="?", help="release name (default: the project's)")
+    rel.add_argument("--path", help="output directory (default: _build/<env>/rel/<name>)")
+    rel.add_argument("--version", dest="vsn", metavar="VSN",
+                     help="release version (default: [project].version)")
+    rel.add_argument("--overwrite", action="store_true",
+                     help="replace an existing release of the same version without asking")
+    rel.add_argument("--quiet", action="store_true", help="print only errors")
+    rel.add_argument("--project", default=".", metavar="DIR",
+                     help="the project's root (default: the current directory)")
+    rel.set_defaults(func=cmd_release)
+
+    sec = sub.add_parser(
+        "gen.secret", help="print a new random secret (for SECRET_KEY_BASE and the like)",
+        description=f"Print a cryptographically random, URL-safe secret of LENGTH characters "
+                    f"(default {SECRET_DEFAULT_LENGTH}, at least {SECRET_MIN_LENGTH}).")
+    sec.add_argument("length", nargs="?", default=str(SECRET_DEFAULT_LENGTH))
+    sec.set_defaults(func=cmd_gen_secret)
+    return parser
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from twelve.build import pipeline
+    from twelve.build.release import DEFAULT_ENV, make_release
+    from twelve.project import load_project
+
+    project = load_project(Path(args.project))
+    release = make_release(project, name=args.name, version=args.vsn,
+                           env=os.environ.get("TWELVE_ENV") or DEFAULT_ENV, path=args.path)
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    release = pipeline.build(release, log=log, overwrite=args.overwrite, confirm=_confirm)
+    if not args.quiet:
+        root = release.display_root
+        print("\n" + BANNER.format(root=root, bin=os.path.join(root, "bin", release.name)))
+    return OK
+
+
+def _confirm(question: str) -> bool:
+    """Ask on a terminal; without one there is nobody to ask, so the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"{question} [Yn] ").strip().lower()
+    return answer in ("", "y", "yes")
+
+
+def cmd_gen_secret(args: argparse.Namespace) -> int:
+    try:
+        length = int(args.length)
+    except ValueError:
+        raise UsageError(f"LENGTH must be an integer, got {args.length!r}",
+                         hint="usage: twelve gen.secret [LENGTH]") from None
+    if length < SECRET_MIN_LENGTH:
+        raise UsageError(f"a secret of {length} characters is too short; use at least "
+                         f"{SECRET_MIN_LENGTH}", hint="usage: twelve gen.secret [LENGTH]")
+    # token_urlsafe gives ~1.3 characters per byte; cut to the exact length asked for.
+    print(secrets.token_urlsafe(length)[:length])
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""pyproject.toml → one validated, frozen ``Project``.
+
+This module owns the meaning of ``[tool.twelve]``: every key is declared once in ``SETTINGS``
+(name, type, default, help), and validation, defaults and the documentation table in
+docs/configuration.md all come from that declaration. Nothing else reads pyproject.toml.
+All problems found are reported together in one ``ProjectError`` (exit 2).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from twelve.errors import ProjectError
+
+RELEASE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# "package.module:attr" or "package.module:factory()" — the factory is called with no arguments.
+APP_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\(\))?$")
+CALLABLE_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+SERVERS = ("gunicorn", "uvicorn")
+# Which distribution provides each server, to check the project depends on it.
+SERVER_PACKAGES = {"gunicorn": "gunicorn", "uvicorn": "uvicorn"}
+STEPS = ("assemble",)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``[tool.twelve]``: its type, default and the help shown in the docs."""
+
+    key: str
+    kind: str  # "str" | "bool" | "list[str]" | "str|list[str]"
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None  # returns a problem or None
+
+
+def _check_app(value: str) -> str | None:
+    if APP_REF.match(value):
+        return None
+    return (f"{value!r} is not an app reference; use \"module:attr\" or \"module:factory()\","
+            " e.g. app = \"hello.web:app\" or app = \"hello.web:create_app()\"")
+
+
+def _check_server(value: str) -> str | None:
+    if value in SERVERS:
+        return None
+    return f"unknown server {value!r}; allowed: {', '.join(SERVERS)}"
+
+
+def _check_name(value: str) -> str | None:
+    if RELEASE_NAME.match(value):
+        return None
+    return (f"invalid release name {value!r}: it must match ^[a-z][a-z0-9_]*$ "
+            f"(lowercase letters, digits and _, starting with a letter), e.g. "
+            f"name = \"{_suggest_name(value)}\"")
+
+
+def _check_steps(value: list[str]) -> str | None:
+    unknown = [s for s in value if s not in STEPS and not CALLABLE_REF.match(s)]
+    if unknown:
+        return (f"unknown step {unknown[0]!r}; a step is one of {', '.join(STEPS)} or a "
+                "\"module:function\" that receives and returns the release")
+    if value.count("assemble") != 1:
+        return "the steps must contain \"assemble\" exactly once"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("app", "str", None, "The WSGI or ASGI application: \"module:attr\" or "
+            "\"module:factory()\". Required.", _check_app),
+    Setting("name", "str", None, "The release name (default: the project name with - and . "
+            "turned into _). Must match ^[a-z][a-z0-9_]*$.", _check_name),
+    Setting("server", "str", None, "The HTTP server: " + " or ".join(SERVERS) + " (default: "
+            "the first of them the project depends on).", _check_server),
+    Setting("include_python", "bool", True, "Bundle the build interpreter into the release "
+            "(like mix's include_erts). false uses python3 from the target's PATH."),
+    Setting("steps", "list[str]", ["assemble"], "The build steps, in order.", _check_steps),
+    Setting("overlays", "str|list[str]", ["rel/overlays"], "Directories copied verbatim into "
+            "the release root; later ones override earlier ones, file by file."),
+    Setting("env_sh", "str", "rel/env.sh", "Shell script sourced by bin/NAME before boot "
+            "(copied to releases/VSN/env.sh)."),
+    Setting("config_dir", "str", "config", "Where config.py, <env>.py and runtime.py live."),
+)
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the build needs to know about the project, validated and read-only."""
+
+    root: Path
+    dist_name: str          # [project].name, as written
+    name: str               # the release name
+    version: str
+    dependencies: tuple[str, ...]
+    requires_python: str | None
+    app: str
+    server: str
+    include_python: bool
+    steps: tuple[str, ...]
+    overlays: tuple[Path, ...]
+    env_sh: Path
+    config_dir: Path
+    lock_file: Path | None = field(default=None)
+
+    @property
+    def app_module(self) -> str:
+        return self.app.split(":", 1)[0]
+
+
+def load_project(root: Path) -> Project:
+    """Read ``root/pyproject.toml`` into a validated ``Project`` or raise ``ProjectError``."""
+    path = root / "pyproject.toml"
+    data = _read_toml(path)
+    problems: list[str] = []
+    meta = _read_project_table(data, problems)
+    tool = data.get("tool", {}).get("twelve")
+    if not isinstance(tool, dict):
+        problems.append("[tool.twelve] is missing or not a table; add it with at least: "
+                        "app = \"module:app\"")
+        tool = None
+    values = _read_settings(tool or {}, problems)
+    if tool is not None and "app" not in tool:
+        problems.append("tool.twelve.app is required: the WSGI/ASGI app, e.g. "
+                        "app = \"hello.web:app\"")
+    if problems:
+        raise _project_error(path, problems)
+    return _build_project(root.resolve(), meta, values, problems, path)
+
+
+def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
+                   path: Path) -> Project:
+    name = values["name"] or _suggest_name(meta["name"])
+    if values["name"] is None and not RELEASE_NAME.match(name):
+        problems.append(_check_name(name) + " (set tool.twelve.name)")
+    server = values["server"] or _default_server(meta["dependencies"])
+    if server is None:
+        problems.append("no server: the project depends on none of " + ", ".join(SERVERS)
+                        + "; add one to [project].dependencies (e.g. \"gunicorn>=22\" for "
+                        "WSGI, \"uvicorn>=0.30\" for ASGI) or set tool.twelve.server")
+    elif values["server"] and not _depends_on(meta["dependencies"], SERVER_PACKAGES[server]):
+        problems.append(f"tool.twelve.server is {server!r} but the project does not depend on "
+                        f"it; add \"{SERVER_PACKAGES[server]}\" to [project].dependencies")
+    overlays = values["overlays"]
+    overlays = [overlays] if isinstance(overlays, str) else overlays
+    paths = {k: _inside(root, values[k], f"tool.twelve.{k}", problems)
+             for k in ("env_sh", "config_dir")}
+    overlay_paths = [_inside(root, o, "tool.twelve.overlays", problems) for o in overlays]
+    if problems:
+        raise _project_error(path, problems)
+    lock = root / "uv.lock"
+    return Project(
+        root=root, dist_name=meta["name"], name=name, version=meta["version"],
+        dependencies=tuple(meta["dependencies"]), requires_python=meta["requires_python"],
+        app=values["app"], server=server, include_python=values["include_python"],
+        steps=tuple(values["steps"]), overlays=tuple(overlay_paths), env_sh=paths["env_sh"],
+        config_dir=paths["config_dir"], lock_file=lock if lock.is_file() else None)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ProjectError(f"no pyproject.toml in {path.parent}",
+                           hint="Run twelve from the project's root, or pass --path.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ProjectError(f"{path} is not valid TOML: {e}",
+                           hint="Fix the syntax at the position shown.") from None
+
+
+def _read_project_table(data: dict, problems: list[str]) -> dict:
+    project = data.get("project")
+    if not isinstance(project, dict):
+        problems.append("[project] is missing; it needs at least name and version")
+        project = {}
+    meta = {"name": project.get("name"), "version": project.get("version"),
+            "dependencies": project.get("dependencies", []),
+            "requires_python": project.get("requires-python")}
+    for key in ("name", "version"):
+        if not isinstance(meta[key], str) or not meta[key]:
+            hint = "dynamic versions are not supported yet; " if key == "version" and \
+                "version" in project.get("dynamic", []) else ""
+            problems.append(f"project.{key} must be a non-empty string ({hint}e.g. "
+                            f"{key} = \"{'hello' if key == 'name' else '0.1.0'}\")")
+            meta[key] = meta[key] if isinstance(meta[key], str) else ""
+    deps = meta["dependencies"]
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        problems.append("project.dependencies must be a list of requirement strings")
+        meta["dependencies"] = []
+    return meta
+
+
+def _read_settings(tool: dict, problems: list[str]) -> dict:
+    for key in tool:
+        if key not in SETTINGS_BY_KEY:
+            near = difflib.get_close_matches(key, SETTINGS_BY_KEY, n=1)
+            guess = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"unknown key tool.twelve.{key}{guess} (known keys: "
+                            f"{', '.join(SETTINGS_BY_KEY)})")
+    values = {}
+    for setting in SETTINGS:
+        value = tool.get(setting.key, setting.default)
+        if setting.key in tool:
+            problem = _type_problem(setting, value)
+            if problem is None and setting.check is not None:
+                problem = setting.check(value)
+            if problem is not None:
+                problems.append(f"tool.twelve.{setting.key}: {problem}")
+                value = setting.default
+        values[setting.key] = value
+    return values
+
+
+def _type_problem(setting: Setting, value: Any) -> str | None:
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "str|list[str]": isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)),
+    }[setting.kind]
+    if ok:
+        return None
+    wanted = {"str": "a string", "bool": "true or false", "list[str]": "a list of strings",
+              "str|list[str]": "a string or a list of strings"}[setting.kind]
+    return f"must be {wanted}, got {type(value).__name__} {value!r}"
+
+
+def _inside(root: Path, rel: str, key: str, problems: list[str]) -> Path:
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root):
+        problems.append(f"{key}: {rel!r} points outside the project; use a path inside it")
+    return path
+
+
+def _requirement_name(req: str) -> str:
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    return _normalise(match.group(1)) if match else ""
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _depends_on(deps: list[str], package: str) -> bool:
+    return any(_requirement_name(d) == _normalise(package) for d in deps)
+
+
+def _default_server(deps: list[str]) -> str | None:
+    return next((s for s in SERVERS if _depends_on(deps, SERVER_PACKAGES[s])), None)
+
+
+def _suggest_name(value: str) -> str:
+    name = re.sub(r"[^a-z0-9_]", "_", value.lower())
+    return name if name[:1].isalpha() else f"app_{name}".strip("_")
+
+
+def _project_error(path: Path, problems: list[str]) -> ProjectError:
+    if len(problems) == 1:
+        return ProjectError(f"{path}: {problems[0]}")
+    listed = "\n".join(f"  - {p}" for p in problems)
+    return ProjectError(f"{path}: {len(problems)} problems\n{listed}")
+
+
+def settings_table() -> str:
+    """The Markdown table of ``[tool.twelve]`` keys, for docs/configuration.md."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "—" if s.default is None else f"`{s.default!r}`".replace("'", '"')
+        rows.append(f"| `{s.key}` | {s.kind} | {default} | {s.help} |")
+    return "\n".join(rows)

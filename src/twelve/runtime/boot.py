@@ -1,0 +1,87 @@
+"""Boot of a release: what bin/NAME execs. Reads the release as the launcher described it
+(RELEASE_* variables and releases/VSN), isolates sys.path, dispatches the command, and renders
+every ``TwelveError`` once, as a message and an exit code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twelve.runtime.errors import BootError, TwelveError
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """The release being booted, as the launcher exported it."""
+
+    root: Path
+    name: str
+    vsn: str
+    prog: str
+    tmp: Path
+    environ: dict = field(repr=False, compare=False)
+
+    @property
+    def version_dir(self) -> Path:
+        return self.root / "releases" / self.vsn
+
+    @property
+    def manifest(self) -> dict:
+        """releases/VSN/release.json, read once."""
+        cached = self.__dict__.get("_manifest")
+        if cached is None:
+            path = self.version_dir / "release.json"
+            try:
+                cached = json.loads(path.read_text())
+            except FileNotFoundError:
+                raise BootError(f"{path} is missing: this is not a complete release",
+                                hint="Rebuild it with `twelve release`, or set RELEASE_VSN to "
+                                     "a version under releases/.") from None
+            object.__setattr__(self, "_manifest", cached)
+        return cached
+
+
+def release_from_environ(environ: dict) -> ReleaseInfo:
+    try:
+        root = Path(environ["RELEASE_ROOT"])
+        name, vsn = environ["RELEASE_NAME"], environ["RELEASE_VSN"]
+    except KeyError as e:
+        raise BootError(f"{e.args[0]} is not set: start the release through its bin/ script",
+                        hint="e.g. _build/prod/rel/NAME/bin/NAME start") from None
+    return ReleaseInfo(root=root, name=name, vsn=vsn, prog=environ.get("RELEASE_PROG", name),
+                       tmp=Path(environ.get("RELEASE_TMP") or root / "tmp"), environ=environ)
+
+
+def isolate_sys_path(lib: str) -> None:
+    """Keep lib/ and the standard library only: no site-packages of a system interpreter
+    (include_python = false) may shadow or add to the release's locked dependencies."""
+    sys.path[:] = [p for p in sys.path
+                   if p == lib or not (p.endswith("site-packages") or p.endswith("dist-packages"))]
+
+
+def check_python(release: ReleaseInfo) -> None:
+    wanted = release.manifest.get("requires_python")
+    have = "%d.%d" % sys.version_info[:2]
+    if wanted and wanted != have:
+        raise BootError(f"this release needs Python {wanted}, but {sys.executable} is {have}",
+                        hint="Install Python " + wanted + " on this machine, or build the "
+                             "release with include_python = true (the default).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    isolate_sys_path(str(Path(__file__).resolve().parents[2]))
+    from twelve.runtime import commands
+
+    try:
+        code = commands.dispatch(argv, dict(os.environ))
+    except TwelveError as e:
+        sys.stdout.flush()
+        print(e.render(), file=sys.stderr)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
