@@ -1,0 +1,150 @@
+"""Shared fixtures: real releases built once per session, real processes stopped by PID."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TWELVE = [sys.executable, "-m", "twelve"]
+SECRET = "s3cr3t-" + "k" * 70  # a valid SECRET_KEY_BASE for tests (never a real one)
+
+
+def twelve(*args: str, cwd: Path, env: dict | None = None, check: bool = True,
+           timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the twelve CLI as a user would, capturing its output."""
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run([*TWELVE, *args], cwd=cwd, env=full_env, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"twelve {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def copy_project(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("_build", "__pycache__",
+                                                             "node_modules", "*.egg-info"))
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the node exited with {proc.returncode} before serving {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def get(url: str) -> tuple[int, bytes, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Path → sha256 (or link target, or 'dir') of everything under root, modes included."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            st = path.lstat()
+            if path.is_symlink():
+                out[rel] = "link:" + os.readlink(path)
+            elif path.is_dir():
+                out[rel] = f"dir:{st.st_mode:o}"
+            else:
+                out[rel] = f"{st.st_mode:o}:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class Node:
+    """A `bin/NAME start` process, always stopped by PID when the test ends."""
+
+    def __init__(self, argv: list[str], env: dict, port: int):
+        self.port = port
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, timeout: float = 30) -> "Node":
+        wait_http(self.url("/"), timeout, self.proc)
+        return self
+
+    def terminate(self, timeout: float = 15) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def nodes():
+    started: list[Node] = []
+
+    def start(argv: list[str], env: dict, port: int) -> Node:
+        node = Node(argv, env, port)
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.kill()
+
+
+def release_env(tmp: Path, **extra: str) -> dict:
+    """A minimal environment for a release: what `env -i` plus its config would give."""
+    env = {"PATH": "/usr/bin:/bin", "SECRET_KEY_BASE": SECRET,
+           "STATE_DIRECTORY": str(tmp / "state"), "HOME": str(tmp)}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def hello_project(tmp_path_factory) -> Path:
+    return copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("hello") / "hello")
+
+
+@pytest.fixture(scope="session")
+def hello_release(hello_project) -> Path:
+    """The example's prod release, built once for the session (read-only for tests)."""
+    twelve("release", "--overwrite", cwd=hello_project, env={"TWELVE_ENV": "prod"})
+    return hello_project / "_build" / "prod" / "rel" / "hello"

@@ -1,0 +1,121 @@
+"""A failed build loses nothing: the previous release stays byte-for-byte, no staging is left."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import EXAMPLES, FIXTURES, copy_project, release_env, tree_digest, twelve
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    project = copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("fail") / "hello")
+    twelve("release", cwd=project, env={"TWELVE_ENV": "prod"})
+    return project, project / "_build" / "prod" / "rel" / "hello"
+
+
+def assert_untouched(release, before):
+    assert tree_digest(release) == before
+    leftovers = [p.name for p in release.parent.iterdir() if p.name != release.name]
+    assert leftovers == [], f"half-written build dirs left behind: {leftovers}"
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return text
+
+
+def test_unresolvable_dependency_keeps_the_previous_release(built):
+    project, release = built
+    before = tree_digest(release)
+    lock = (project / "uv.lock").read_bytes()
+    original = edit(project / "pyproject.toml", '"gunicorn>=22",',
+                    '"gunicorn>=22", "twelve-no-such-package-4711==9.9",')
+    (project / "uv.lock").unlink()
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "pyproject.toml").write_text(original)
+        (project / "uv.lock").write_bytes(lock)
+    assert proc.returncode == 1, proc.stderr
+    assert "resolving [project].dependencies failed" in proc.stderr
+    assert "twelve-no-such-package-4711" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert_untouched(release, before)
+
+
+def test_stale_lock_is_refused(built):
+    project, release = built
+    before = tree_digest(release)
+    original = edit(project / "pyproject.toml", '"gunicorn>=22",', '"gunicorn>=22", "idna",')
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "pyproject.toml").write_text(original)
+    assert proc.returncode == 1
+    assert "exporting uv.lock failed" in proc.stderr and "uv lock" in proc.stderr
+    assert_untouched(release, before)
+
+
+def test_broken_build_config_keeps_the_previous_release(built):
+    project, release = built
+    before = tree_digest(release)
+    original = edit(project / "config" / "prod.py", 'greeting="Hello")',
+                    'greeting="Hello")\nconfig("hello", rate={}["missing"])')
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "config" / "prod.py").write_text(original)
+    assert proc.returncode == 78
+    assert re.search(r"config/prod\.py:\d+: KeyError: 'missing'", proc.stderr), proc.stderr
+    assert_untouched(release, before)
+
+
+def test_a_failing_step_keeps_the_previous_release(built):
+    project, release = built
+    before = tree_digest(release)
+    original = edit(project / "pyproject.toml", 'server = "gunicorn"',
+                    'server = "gunicorn"\nsteps = ["assemble", "hello.nosuch:step"]')
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "pyproject.toml").write_text(original)
+    assert proc.returncode == 1
+    assert "step 'hello.nosuch:step' cannot be loaded" in proc.stderr
+    assert_untouched(release, before)
+
+
+def test_rebuild_keeps_the_cookie_and_replaces_the_rest(built, tmp_path):
+    project, release = built
+    cookie = (release / "releases" / "COOKIE").read_bytes()
+    edit(project / "config" / "prod.py", 'greeting="Hello"', 'greeting="Howdy"')
+    try:
+        twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
+    finally:
+        edit(project / "config" / "prod.py", 'greeting="Howdy"', 'greeting="Hello"')
+    assert (release / "releases" / "COOKIE").read_bytes() == cookie
+    proc = subprocess.run([str(release / "bin" / "hello"), "eval",
+                           "import twelve; print(twelve.get_env('hello', 'greeting'))"],
+                          env=release_env(tmp_path), capture_output=True, text=True)
+    assert proc.stdout.strip() == "Howdy", proc.stderr
+
+
+def test_an_app_that_fails_to_import_exits_with_a_clear_error(tmp_path):
+    project = copy_project(FIXTURES / "broken_app", tmp_path / "broken_app")
+    twelve("release", cwd=project)
+    release = project / "_build" / "dev" / "rel" / "broken_app"
+    proc = subprocess.run([str(release / "bin" / "broken_app"), "start"],
+                          env=release_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "importing the app broken_app.web:app failed: RuntimeError: no database" in proc.stderr
+    assert "broken_app/web.py" in proc.stderr, "the app's own frame is shown"

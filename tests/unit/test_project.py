@@ -1,0 +1,136 @@
+"""pyproject.toml → Project: defaults, validation, and one clear message per mistake."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from twelve.build.release import make_release
+from twelve.errors import ProjectError
+from twelve.project import SETTINGS, load_project, settings_table
+
+GOOD = """
+[project]
+name = "hello-world"
+version = "1.2.3"
+dependencies = ["Flask>=3", "gunicorn"]
+
+[tool.twelve]
+app = "hello.web:app"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ProjectError) as info:
+        load_project(write(tmp_path, text))
+    assert info.value.exit_code == 2
+    return info.value.render()
+
+
+def test_defaults_and_derived_values(tmp_path):
+    project = load_project(write(tmp_path, GOOD))
+    assert project.name == "hello_world"  # derived from [project].name, made a valid name
+    assert (project.version, project.server, project.include_python) == ("1.2.3", "gunicorn", True)
+    assert project.steps == ("assemble",)
+    assert project.overlays == (tmp_path.resolve() / "rel/overlays",)
+    assert project.lock_file is None and project.app_module == "hello.web"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        project.name = "other"
+
+
+def test_factory_app_and_explicit_values(tmp_path):
+    text = GOOD.replace('app = "hello.web:app"', 'app = "hello.web:create_app()"\n'
+                        'name = "hw"\ninclude_python = false\noverlays = ["a", "b"]')
+    project = load_project(write(tmp_path, text))
+    assert (project.app, project.name, project.include_python) == \
+        ("hello.web:create_app()", "hw", False)
+    assert [p.name for p in project.overlays] == ["a", "b"]
+
+
+def test_unknown_key_suggests_the_near_miss(tmp_path):
+    message = error(tmp_path, GOOD + "incldue_python = true\n")
+    assert "unknown key tool.twelve.incldue_python; did you mean 'include_python'?" in message
+
+
+@pytest.mark.parametrize("app", ["hello.web", "hello.web:", ":app", "hello web:app",
+                                 "hello.web:create_app(1)"])
+def test_bad_app_reference(tmp_path, app):
+    message = error(tmp_path, GOOD.replace('"hello.web:app"', f'"{app}"'))
+    assert f"tool.twelve.app: {app!r} is not an app reference" in message
+    assert '"module:attr" or "module:factory()"' in message
+
+
+@pytest.mark.parametrize("name", ["Hello", "1hello", "hello-app", "héllo"])
+def test_bad_release_name(tmp_path, name):
+    message = error(tmp_path, GOOD + f'name = "{name}"\n')
+    assert f"invalid release name {name!r}" in message and "^[a-z][a-z0-9_]*$" in message
+
+
+def test_unknown_server_and_bad_types(tmp_path):
+    message = error(tmp_path, GOOD + 'server = "tornado"\ninclude_python = "yes"\n')
+    assert "2 problems" in message
+    assert "unknown server 'tornado'; allowed: gunicorn, uvicorn" in message
+    assert "tool.twelve.include_python: must be true or false, got str 'yes'" in message
+
+
+def test_server_must_be_a_dependency(tmp_path):
+    message = error(tmp_path, GOOD + 'server = "uvicorn"\n')
+    assert "does not depend on it; add \"uvicorn\" to [project].dependencies" in message
+    no_server = GOOD.replace(', "gunicorn"', "")
+    assert "no server" in error(tmp_path, no_server)
+
+
+def test_missing_sections_and_broken_toml(tmp_path):
+    assert "tool.twelve" in error(tmp_path, '[project]\nname = "a"\nversion = "1"\n')
+    assert "tool.twelve.app is required" in error(tmp_path, GOOD.replace('app = "hello.web:app"',
+                                                                        'server = "gunicorn"'))
+    assert "is not valid TOML" in error(tmp_path, "[project\n")
+    assert "project.version must be a non-empty string" in error(
+        tmp_path, GOOD.replace('version = "1.2.3"', 'dynamic = ["version"]'))
+
+
+def test_paths_may_not_escape_the_project(tmp_path):
+    assert "points outside the project" in error(tmp_path, GOOD + 'config_dir = "../elsewhere"\n')
+
+
+def test_steps_validation(tmp_path):
+    assert 'contain "assemble" exactly once' in error(tmp_path, GOOD + "steps = []\n")
+    assert "unknown step 'tar!'" in error(tmp_path, GOOD + 'steps = ["assemble", "tar!"]\n')
+
+
+def test_make_release_names_versions_and_paths(tmp_path):
+    project = load_project(write(tmp_path, GOOD))
+    release = make_release(project, name=None, version=None, env="prod", path=None)
+    assert release.root == tmp_path.resolve() / "_build/prod/rel/hello_world"
+    assert make_release(project, name=None, version="2.0.0", env="dev",
+                        path=str(tmp_path / "out")).version == "2.0.0"
+    with pytest.raises(ProjectError, match="unknown release 'other'; this project defines: "
+                                           "hello_world"):
+        make_release(project, name="other", version=None, env="prod", path=None)
+    with pytest.raises(ProjectError, match="TWELVE_ENV"):
+        make_release(project, name=None, version=None, env="Prod!", path=None)
+
+
+def test_every_setting_is_documented():
+    table = settings_table()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.key}`" in table and f"`{setting.key}`" in docs
+
+
+def test_cli_reports_project_errors_with_exit_2(tmp_path):
+    write(tmp_path, GOOD.replace('"hello.web:app"', '"hello.web"'))
+    proc = subprocess.run([sys.executable, "-m", "twelve", "release", "--project",
+                           str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "not an app reference" in proc.stderr
+    assert "Traceback" not in proc.stderr
