@@ -8,6 +8,7 @@ All problems found are reported together in one ``ProjectError`` (exit 2).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the release root; later ones override earlier ones, file by file."),
     Setting("env_sh", "str", "rel/env.sh", "Shell script sourced by bin/NAME before boot "
             "(copied to releases/VSN/env.sh)."),
-    Setting("config_dir", "str", "config", "Where config.py, <env>.py and runtime.py live."),
+    Setting("config_dir", "str", "config", "Where config.py, ENV.py and runtime.py live."),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -270,6 +271,7 @@ def settings_table() -> str:
     """The Markdown table of ``[tool.twelve]`` keys, for docs/configuration.md."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for s in SETTINGS:
-        default = "—" if s.default is None else f"`{s.default!r}`".replace("'", '"')
-        rows.append(f"| `{s.key}` | {s.kind} | {default} | {s.help} |")
+        default = "—" if s.default is None else f"`{json.dumps(s.default)}`"
+        kind = s.kind.replace("|", " or ")
+        rows.append(f"| `{s.key}` | {kind} | {default} | {s.help} |")
     return "\n".join(rows)
