@@ -77,6 +77,16 @@ def make_parser() -> argparse.ArgumentParser:
                      help="the project's root (default: the current directory)")
     rel.set_defaults(func=cmd_release)
 
+    run = sub.add_parser(
+        "run", help="run an alias from [tool.twelve.aliases]",
+        description="Run each command of the alias NAME in order, in the project's root; stop "
+                    "at the first failure with its exit code. A command may be another alias, "
+                    "a twelve subcommand (`twelve digest static`) or a shell command.")
+    run.add_argument("alias", metavar="NAME")
+    run.add_argument("--project", default=".", metavar="DIR",
+                     help="the project's root (default: the current directory)")
+    run.set_defaults(func=cmd_run)
+
     sec = sub.add_parser(
         "gen.secret", help="print a new random secret (for SECRET_KEY_BASE and the like)",
         description=f"Print a cryptographically random, URL-safe secret of LENGTH characters "
@@ -99,6 +109,14 @@ def cmd_release(args: argparse.Namespace) -> int:
     if not args.quiet:
         root = release.display_root
         print("\n" + BANNER.format(root=root, bin=os.path.join(root, "bin", release.name)))
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from twelve.aliases import run_alias
+    from twelve.project import load_project
+
+    run_alias(load_project(Path(args.project)), args.alias, log=lambda line: print(line, flush=True))
     return OK
 
 

@@ -24,7 +24,7 @@ CALLABLE_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 SERVERS = ("gunicorn", "uvicorn")
 # Which distribution provides each server, to check the project depends on it.
 SERVER_PACKAGES = {"gunicorn": "gunicorn", "uvicorn": "uvicorn"}
-STEPS = ("assemble",)
+STEPS = ("assemble", "tar")
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,47 @@ def _check_name(value: str) -> str | None:
             f"name = \"{_suggest_name(value)}\"")
 
 
-def _check_steps(value: list[str]) -> str | None:
-    unknown = [s for s in value if s not in STEPS and not CALLABLE_REF.match(s)]
+def check_steps(steps: list[str], aliases: dict) -> str | None:
+    """mix's rules: assemble exactly once, tar at most once and after it; the others are
+    aliases (run before assemble) or "module:function" callables (receive, return the release)."""
+    unknown = [s for s in steps if s not in STEPS and s not in aliases
+               and not CALLABLE_REF.match(s)]
     if unknown:
-        return (f"unknown step {unknown[0]!r}; a step is one of {', '.join(STEPS)} or a "
-                "\"module:function\" that receives and returns the release")
-    if value.count("assemble") != 1:
+        return (f"unknown step {unknown[0]!r}; a step is \"assemble\", \"tar\", an alias from "
+                "[tool.twelve.aliases] or a \"module:function\" that receives and returns "
+                "the release")
+    if steps.count("assemble") != 1:
         return "the steps must contain \"assemble\" exactly once"
+    if steps.count("tar") > 1:
+        return "the steps may contain \"tar\" at most once"
+    if "tar" in steps and steps.index("tar") < steps.index("assemble"):
+        return "\"tar\" must come after \"assemble\" in the steps"
+    late = [s for s in steps[steps.index("assemble"):] if s in aliases]
+    if late:
+        return (f"the alias step {late[0]!r} must come before \"assemble\" (aliases build "
+                "files that go into the release, e.g. assets)")
+    return None
+
+
+def _check_processes(value: dict) -> str | None:
+    for name, target in value.items():
+        if not RELEASE_NAME.match(name):
+            return f"process type {name!r} must match ^[a-z][a-z0-9_]*$ (e.g. worker)"
+        if not isinstance(target, str) or not (target == "server" and name == "web"
+                                                or CALLABLE_REF.match(target)):
+            return (f"process {name!r} = {target!r}: use \"module:function\" (e.g. "
+                    "worker = \"hello.worker:main\"); only web may be \"server\"")
+    return None
+
+
+def _check_aliases(value: dict) -> str | None:
+    for name, commands in value.items():
+        if not re.match(r"^[a-z][a-z0-9_.:-]*$", name):
+            return f"alias name {name!r} must match ^[a-z][a-z0-9_.:-]*$ (e.g. assets.deploy)"
+        if isinstance(commands, str):
+            continue
+        if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+            return f"alias {name!r} must be a command string or a list of command strings"
     return None
 
 
@@ -78,12 +112,23 @@ SETTINGS: tuple[Setting, ...] = (
             "the first of them the project depends on).", _check_server),
     Setting("include_python", "bool", True, "Bundle the build interpreter into the release "
             "(like mix's include_erts). false uses python3 from the target's PATH."),
-    Setting("steps", "list[str]", ["assemble"], "The build steps, in order.", _check_steps),
+    Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
+            "exactly once, \"tar\" at most once after it, aliases (before assemble) and "
+            "\"module:function\" callables."),
     Setting("overlays", "str|list[str]", ["rel/overlays"], "Directories copied verbatim into "
             "the release root; later ones override earlier ones, file by file."),
     Setting("env_sh", "str", "rel/env.sh", "Shell script sourced by bin/NAME before boot "
             "(copied to releases/VSN/env.sh)."),
     Setting("config_dir", "str", "config", "Where config.py, ENV.py and runtime.py live."),
+    Setting("static_dir", "str", "static", "The static files `twelve digest` fingerprints "
+            "(relative to the project root)."),
+    Setting("strip", "bool", False, "Ship .pyc only, without the .py sources of lib/ "
+            "(like mix's strip_beams)."),
+    Setting("processes", "table", {"web": "server"}, "[tool.twelve.processes]: process types "
+            "for `bin/NAME start TYPE`; web = \"server\" is the HTTP server, others are "
+            "\"module:function\".", _check_processes),
+    Setting("aliases", "table", {}, "[tool.twelve.aliases]: named command lists for "
+            "`twelve run NAME`, usable as steps.", _check_aliases),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -105,6 +150,10 @@ class Project:
     overlays: tuple[Path, ...]
     env_sh: Path
     config_dir: Path
+    static_dir: Path
+    strip: bool
+    processes: dict[str, str]
+    aliases: dict[str, tuple[str, ...]]
     lock_file: Path | None = field(default=None)
 
     @property
@@ -148,7 +197,14 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
     overlays = values["overlays"]
     overlays = [overlays] if isinstance(overlays, str) else overlays
     paths = {k: _inside(root, values[k], f"tool.twelve.{k}", problems)
-             for k in ("env_sh", "config_dir")}
+             for k in ("env_sh", "config_dir", "static_dir")}
+    aliases = {name: tuple([cmds] if isinstance(cmds, str) else cmds)
+               for name, cmds in values["aliases"].items()}
+    steps_problem = check_steps(values["steps"], aliases)
+    if steps_problem:
+        problems.append(f"tool.twelve.steps: {steps_problem}")
+    processes = dict(values["processes"])
+    processes.setdefault("web", "server")
     overlay_paths = [_inside(root, o, "tool.twelve.overlays", problems) for o in overlays]
     if problems:
         raise _project_error(path, problems)
@@ -158,7 +214,8 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         dependencies=tuple(meta["dependencies"]), requires_python=meta["requires_python"],
         app=values["app"], server=server, include_python=values["include_python"],
         steps=tuple(values["steps"]), overlays=tuple(overlay_paths), env_sh=paths["env_sh"],
-        config_dir=paths["config_dir"], lock_file=lock if lock.is_file() else None)
+        config_dir=paths["config_dir"], static_dir=paths["static_dir"], strip=values["strip"],
+        processes=processes, aliases=aliases, lock_file=lock if lock.is_file() else None)
 
 
 def _read_toml(path: Path) -> dict:
@@ -223,11 +280,13 @@ def _type_problem(setting: Setting, value: Any) -> str | None:
         "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
         "str|list[str]": isinstance(value, str) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value)),
+        "table": isinstance(value, dict),
     }[setting.kind]
     if ok:
         return None
     wanted = {"str": "a string", "bool": "true or false", "list[str]": "a list of strings",
-              "str|list[str]": "a string or a list of strings"}[setting.kind]
+              "str|list[str]": "a string or a list of strings",
+              "table": "a table"}[setting.kind]
     return f"must be {wanted}, got {type(value).__name__} {value!r}"
 
 

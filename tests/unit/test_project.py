@@ -102,9 +102,35 @@ def test_paths_may_not_escape_the_project(tmp_path):
     assert "points outside the project" in error(tmp_path, GOOD + 'config_dir = "../elsewhere"\n')
 
 
-def test_steps_validation(tmp_path):
-    assert 'contain "assemble" exactly once' in error(tmp_path, GOOD + "steps = []\n")
-    assert "unknown step 'tar!'" in error(tmp_path, GOOD + 'steps = ["assemble", "tar!"]\n')
+@pytest.mark.parametrize("steps, message", [
+    ('[]', 'the steps must contain "assemble" exactly once'),
+    ('["assemble", "assemble"]', 'the steps must contain "assemble" exactly once'),
+    ('["assemble", "tar", "tar"]', 'the steps may contain "tar" at most once'),
+    ('["tar", "assemble"]', '"tar" must come after "assemble" in the steps'),
+    ('["assemble", "tar!"]', "unknown step 'tar!'"),
+    ('["assemble", "build"]', "the alias step 'build' must come before \"assemble\""),
+])
+def test_steps_validation(tmp_path, steps, message):
+    text = GOOD + f"steps = {steps}\n[tool.twelve.aliases]\nbuild = [\"echo hi\"]\n"
+    assert message in error(tmp_path, text)
+
+
+def test_valid_steps_processes_and_aliases(tmp_path):
+    text = GOOD + ('steps = ["build", "assemble", "hello.steps:sign", "tar"]\n'
+                   '[tool.twelve.processes]\nworker = "hello.worker:main"\n'
+                   '[tool.twelve.aliases]\nbuild = "echo one"\n"assets.deploy" = ["a", "b"]\n')
+    project = load_project(write(tmp_path, text))
+    assert project.steps == ("build", "assemble", "hello.steps:sign", "tar")
+    assert project.processes == {"worker": "hello.worker:main", "web": "server"}
+    assert project.aliases == {"build": ("echo one",), "assets.deploy": ("a", "b")}
+
+
+def test_bad_processes_and_aliases(tmp_path):
+    bad_process = GOOD + '[tool.twelve.processes]\nworker = "hello.worker"\n'
+    assert "process 'worker' = 'hello.worker': use \"module:function\"" in error(tmp_path,
+                                                                                 bad_process)
+    bad_alias = GOOD + '[tool.twelve.aliases]\nbuild = 3\n'
+    assert "alias 'build' must be a command string" in error(tmp_path, bad_alias)
 
 
 def test_make_release_names_versions_and_paths(tmp_path):

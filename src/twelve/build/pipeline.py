@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import twelve
+from twelve import aliases
 from twelve.build import assemble, deps, interpreter
 from twelve.build.release import Release
 from twelve.errors import BuildError
@@ -74,6 +75,9 @@ def evaluate_build_config(release: Release, log: Log) -> dict:
 def run_step(step: str, release: Release, log: Log) -> Release:
     if step == "assemble":
         return assemble_release(release, log)
+    if step in release.project.aliases:
+        aliases.run_alias(release.project, step, log=log)
+        return release
     module_name, func_name = step.split(":")
     log(f"* running step {step}")
     try:
