@@ -5,6 +5,7 @@ The public API an application and its ``config/*.py`` files use is re-exported f
 a release, where only ``twelve/__init__.py`` and ``twelve/runtime/`` are shipped.
 """
 from twelve.runtime.config import config, config_env, env, get_env
+from twelve.runtime.lifecycle import stopping
 
-__all__ = ["config", "config_env", "env", "get_env"]
+__all__ = ["config", "config_env", "env", "get_env", "stopping"]
 __version__ = "0.1.0"

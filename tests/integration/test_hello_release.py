@@ -114,8 +114,8 @@ def test_usage_and_unknown_commands(hello_release, tmp_path):
         assert f"  {command} " in bare.stdout or f"  {command}\n" in bare.stdout, command
     unknown = run(hello_release, "frobnicate", env=env)
     assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
-    later = run(hello_release, "stop", env=env)
-    assert later.returncode == 1 and "not available in this version" in later.stderr
+    not_running = run(hello_release, "stop", env=dict(env, RELEASE_TMP=str(tmp_path / "rt")))
+    assert not_running.returncode == 3 and "hello is not running" in not_running.stderr
 
 
 def test_launcher_works_through_symlinks(hello_release, tmp_path):

@@ -19,6 +19,7 @@ export RELEASE_ROOT
 export RELEASE_NAME="${RELEASE_NAME:-@NAME@}"
 if [ -z "${RELEASE_VSN:-}" ]; then
   read -r RELEASE_VSN < "$RELEASE_ROOT/releases/CURRENT"
+  export TWELVE_VSN_FROM_CURRENT=1  # so a restart reads CURRENT again
 fi
 export RELEASE_VSN
 export RELEASE_COMMAND="${1:-}"

@@ -154,7 +154,7 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     data = {
         "name": release.name, "version": release.version, "env": release.env,
         "app": project.app, "server": project.server,
-        "processes": {"web": "server"},
+        "processes": dict(sorted(project.processes.items())),
         "twelve": twelve.__version__,
         "python": {
             "bundled": project.include_python,

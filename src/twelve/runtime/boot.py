@@ -76,12 +76,21 @@ def main(argv: list[str] | None = None) -> None:
     isolate_sys_path(str(Path(__file__).resolve().parents[2]))
     from twelve.runtime import commands
 
+    from twelve.runtime import notify
+
     try:
         code = commands.dispatch(argv, dict(os.environ))
     except TwelveError as e:
         sys.stdout.flush()
         print(e.render(), file=sys.stderr)
         code = e.exit_code
+        notify.report_to_daemon(f"exit {code}\n{e.render()}\n")
     except KeyboardInterrupt:
         code = 130
+    except BaseException as e:
+        if not isinstance(e, SystemExit):
+            import traceback
+            notify.report_to_daemon(f"exit 1\n{traceback.format_exc()}")
+        raise
+    notify.report_to_daemon(f"exit {code}\nthe node exited with {code} before it was ready\n")
     sys.exit(code)

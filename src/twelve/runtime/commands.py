@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from twelve.runtime.errors import ERROR, NOT_RUNNING, OK, USAGE, TwelveError, UsageError
+from twelve.runtime.errors import ERROR, NOT_RUNNING, OK, USAGE, UsageError
 
 
 @dataclass(frozen=True)
@@ -15,21 +15,88 @@ class Command:
     name: str
     args: str
     summary: str
-    run: Callable[[object, list[str]], int] | None  # None: announced, not in this version
+    run: Callable[[object, list[str]], int]
 
 
 def _start(release, args: list[str]) -> int:
     from twelve.runtime import node
-    process = _one_optional(args, "start [PROCESS]")
-    return node.start(release, process or "web")
+    return node.start(release, _process(args, "start [PROCESS]"))
+
+
+def _start_repl(release, args: list[str]) -> int:
+    from twelve.runtime import node
+    _no_args(args, "start_repl")
+    return node.start(release, "web", repl=True)
+
+
+def _daemon(release, args: list[str]) -> int:
+    from twelve.runtime import daemon
+    return daemon.daemon(release, _process(args, "daemon [PROCESS]"))
+
+
+def _daemon_repl(release, args: list[str]) -> int:
+    from twelve.runtime import daemon
+    _no_args(args, "daemon_repl")
+    return daemon.daemon(release, "web")
+
+
+def _pid(release, args: list[str]) -> int:
+    from twelve.runtime import remote
+    return remote.pid(release, _process(args, "pid [PROCESS]"))
+
+
+def _stop(release, args: list[str]) -> int:
+    from twelve.runtime import remote
+    return remote.stop(release, _process(args, "stop [PROCESS]"))
+
+
+def _restart(release, args: list[str]) -> int:
+    from twelve.runtime import remote
+    return remote.restart(release, _process(args, "restart [PROCESS]"))
+
+
+def _rpc(release, args: list[str]) -> int:
+    from twelve.runtime import remote
+    process, rest = _process_option(args)
+    if len(rest) != 1:
+        raise UsageError("rpc needs exactly one argument, the code to run",
+                         hint=f"usage: {release.prog} rpc [--process TYPE] \"CODE\", "
+                              "e.g. rpc \"1 + 1\"")
+    return remote.rpc(release, process, rest[0])
+
+
+def _remote(release, args: list[str]) -> int:
+    from twelve.runtime import remote
+    process, rest = _process_option(args)
+    _no_args(rest, "remote [--process TYPE]")
+    return remote.remote(release, process)
+
+
+def _process(args: list[str], usage: str) -> str:
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        raise UsageError(f"unexpected arguments: {' '.join(args)}", hint=f"usage: {usage}")
+    return args[0] if args else "web"
+
+
+def _process_option(args: list[str]) -> tuple[str, list[str]]:
+    if args[:1] == ["--process"]:
+        if len(args) < 2:
+            raise UsageError("--process needs a process type, e.g. --process worker")
+        return args[1], args[2:]
+    return "web", args
+
+
+def _no_args(args: list[str], usage: str) -> None:
+    if args:
+        raise UsageError(f"unexpected arguments: {' '.join(args)}", hint=f"usage: {usage}")
 
 
 def _eval(release, args: list[str]) -> int:
     if not args:
         raise UsageError("eval needs the code to run", hint=f"usage: {release.prog} eval "
                          "\"CODE\" [ARGS...], e.g. eval \"hello.release.migrate()\"")
-    from twelve.runtime import node
-    return node.evaluate(release, args[0], args[1:])
+    from twelve.runtime import system
+    return system.evaluate(release, args[0], args[1:])
 
 
 def _version(release, args: list[str]) -> int:
@@ -41,40 +108,35 @@ def _env(release, args: list[str]) -> int:
     if args not in ([], ["--example"]):
         raise UsageError(f"unexpected arguments: {' '.join(args)}",
                          hint=f"usage: {release.prog} env [--example]")
-    from twelve.runtime import node
-    print(node.describe_env(release, example=bool(args)).rstrip("\n"))
+    from twelve.runtime import system
+    print(system.describe_env(release, example=bool(args)).rstrip("\n"))
     return OK
 
 
 def _check(release, args: list[str]) -> int:
-    from twelve.runtime import node
-    _one_optional(args, "check [PROCESS]")
-    print(node.check(release))
+    from twelve.runtime import system
+    print(system.check(release, _process(args, "check [PROCESS]")))
     return OK
-
-
-def _one_optional(args: list[str], usage: str) -> str | None:
-    if len(args) > 1:
-        raise UsageError(f"too many arguments: {' '.join(args)}", hint=f"usage: {usage}")
-    return args[0] if args else None
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("start", "[PROCESS]", "boot in the foreground; logs on stdout", _start),
     Command("start_repl", "", "as start, with a Python REPL attached to the running system",
-            None),
-    Command("daemon", "[PROCESS]", "as start, detached; logs to $RELEASE_TMP/log/", None),
-    Command("daemon_repl", "", "as daemon, with a REPL to attach to with remote", None),
+            _start_repl),
+    Command("daemon", "[PROCESS]", "as start, detached; logs to $RELEASE_TMP/log/; returns "
+            "when ready", _daemon),
+    Command("daemon_repl", "", "as daemon; attach a REPL later with remote", _daemon_repl),
     Command("eval", "\"CODE\" [ARGS...]", "run CODE in a fresh, configured system that is not "
             "started (migrations); ARGS go to sys.argv", _eval),
-    Command("rpc", "\"CODE\"", "run CODE inside the running system; print its output and the "
-            "value of a final expression", None),
-    Command("remote", "", "an interactive Python REPL inside the running system", None),
-    Command("restart", "", "re-boot the running system in place, refusing no connection",
-            None),
+    Command("rpc", "[--process TYPE] \"CODE\"", "run CODE inside the running system; print "
+            "its output and the value of a final expression", _rpc),
+    Command("remote", "[--process TYPE]", "an interactive Python REPL inside the running "
+            "system", _remote),
+    Command("restart", "[PROCESS]", "re-boot the running system in place (new code and "
+            "config), refusing no connection", _restart),
     Command("stop", "[PROCESS]", "stop gracefully: stop accepting, drain in-flight requests",
-            None),
-    Command("pid", "[PROCESS]", "print the OS pid of the running system", None),
+            _stop),
+    Command("pid", "[PROCESS]", "print the OS pid of the running system", _pid),
     Command("version", "", "print NAME VSN", _version),
     Command("env", "[--example]", "list the environment variables the runtime config reads "
             "(--example: an EnvironmentFile template)", _env),
@@ -91,8 +153,7 @@ def usage(prog: str) -> str:
     width = max(len(f"{c.name} {c.args}") for c in COMMANDS)
     lines = [f"Usage: {prog} COMMAND [ARGS]", "", "Commands:", ""]
     for c in COMMANDS:
-        later = "" if c.run else "  (not in this version)"
-        lines.append(f"  {f'{c.name} {c.args}'.ljust(width)}  {c.summary}{later}")
+        lines.append(f"  {f'{c.name} {c.args}'.ljust(width)}  {c.summary}")
     codes = ", ".join(f"{code} {text}" for code, text in EXIT_CODES)
     lines += ["", f"Exit codes: {codes}."]
     return "\n".join(lines)
@@ -109,10 +170,4 @@ def dispatch(argv: list[str], environ: dict) -> int:
     if command is None:
         print(f"error: unknown command {argv[0]!r}\n\n{usage(release.prog)}", file=sys.stderr)
         return USAGE
-    if command.run is None:
-        raise TwelveError(f"`{release.prog} {command.name}` is not available in this version of "
-                          "twelve; it arrives with the running-system release (daemon, stop, "
-                          "pid, rpc, remote, restart)",
-                          hint=f"For now: `{release.prog} start` in the foreground (or under "
-                               "systemd), stopped with SIGTERM or Ctrl-C.")
     return command.run(release, argv[1:])

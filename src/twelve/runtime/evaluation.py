@@ -37,7 +37,7 @@ def autoimport(tree: ast.AST, namespace: dict) -> None:
 
 def run(code: str, namespace: dict, filename: str = "<eval>"):
     """Execute ``code``; return the value of its last statement if that is an expression."""
-    tree = ast.parse(code, filename, "exec")
+    tree = parse(code, filename)
     autoimport(tree, namespace)
     last = tree.body[-1] if tree.body else None
     if isinstance(last, ast.Expr):
@@ -46,6 +46,20 @@ def run(code: str, namespace: dict, filename: str = "<eval>"):
         return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
     exec(compile(tree, filename, "exec"), namespace)
     return _MISSING
+
+
+def parse(code: str, filename: str) -> ast.Module:
+    return ast.parse(code, filename, "exec")
+
+
+def format_user_traceback(exc: BaseException, filename: str) -> str:
+    """The traceback from the user's code (``filename``) on: twelve's frames are noise."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def has_value(result) -> bool:

@@ -1,122 +1,210 @@
-"""A configured system: loading the runtime config, the app and the server, for start, eval,
-check and env. The config is always evaluated before any app code is imported.
+"""A running node: one OS process per running process type, with its control channel.
+
+Lifecycle of `start [PROCESS]`: take the process type's lock (one node per type) → evaluate the
+runtime config → open the control socket → serve (the web process through its server adapter,
+others by calling their function) → on SIGTERM/SIGINT drain and exit 0; on SIGHUP or `restart`
+drain, keep the listening socket and the lock, and exec the launcher again in place (same pid),
+so new code and config load while connections wait in the socket's backlog.
 """
 from __future__ import annotations
 
-import importlib
-import json
+import fcntl
+import os
+import secrets
 import sys
-import traceback
+import time
+from pathlib import Path
 
-from twelve.runtime import config as runtime_config
-from twelve.runtime.errors import OK, BootError
+from twelve.runtime import control, notify, system
+from twelve.runtime.errors import ERROR, OK, BootError, TwelveError
 
-
-def config_inputs(release):
-    """(releases/VSN/runtime.py or None, the frozen build config)."""
-    vdir = release.version_dir
-    runtime_py = vdir / "runtime.py"
-    build_config = json.loads((vdir / "build_config.json").read_text())
-    return (runtime_py if runtime_py.is_file() else None), build_config
+LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
+BOOTED_AT = "TWELVE_BOOTED_AT"  # first boot time, kept across restarts (uptime)
 
 
-def load_config(release, *, server: bool) -> dict:
-    """Evaluate releases/VSN/runtime.py over the frozen build config (ConfigError → 78)."""
-    runtime_py, build_config = config_inputs(release)
-    return runtime_config.evaluate_runtime_config(
-        runtime_py, build_config, release.manifest["env"], release.environ, server=server,
-        source=f"releases/{release.vsn}/runtime.py")
+class AlreadyRunning(TwelveError):
+    exit_code = ERROR
 
 
-def load_app(ref: str):
-    """Import "module:attr" or call "module:factory()"; a failure is a BootError."""
-    module_name, _, attr = ref.partition(":")
-    factory = attr.endswith("()")
-    attr = attr.removesuffix("()")
+class Node:
+    """The state the control channel reports and acts on."""
+
+    def __init__(self, release, process: str, graceful_timeout: float) -> None:
+        self.release, self.process = release, process
+        self.boot_id = secrets.token_hex(8)
+        self.graceful_timeout = graceful_timeout
+        self.is_ready = False
+        self.lock_fd = -1
+        self.control: control.ControlServer | None = None
+
+    def info(self) -> dict:
+        return {"pid": os.getpid(), "boot_id": self.boot_id, "ready": self.is_ready,
+                "process": self.process, "version": self.release.vsn,
+                "graceful_timeout": self.graceful_timeout}
+
+    def ready(self, status: str) -> None:
+        self.is_ready = True
+        notify.ready(status)
+
+    def after_fork(self) -> None:
+        """In a forked worker: the lock and the control socket belong to the node only, and
+        the worker dies with the node (a `kill -9` of the node must free the port too)."""
+        if self.control is not None:
+            self.control.sock.close()
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+        _die_with_parent()
+
+
+def lock_path(tmp: Path, process: str) -> Path:
+    return control.run_dir(tmp) / f"{process}.lock"
+
+
+def pid_path(tmp: Path, process: str) -> Path:
+    return control.run_dir(tmp) / f"{process}.pid"
+
+
+def acquire_lock(release, process: str) -> int:
+    """One node per process type: an flock that dies with its process (kill -9 included)."""
+    inherited = os.environ.pop(LOCK_FD, None)
+    if inherited is not None:
+        fd = int(inherited)
+        os.set_inheritable(fd, False)
+        return fd
+    control.make_run_dir(release.tmp)
+    fd = os.open(lock_path(release.tmp, process), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            raise BootError(f"the app module {module_name!r} is not in the release ({ref})",
-                            hint="Check tool.twelve.app in pyproject.toml.") from None
-        raise _import_failure(ref) from None
-    except Exception:
-        raise _import_failure(ref) from None
-    target = module
-    for part in attr.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            raise BootError(f"{module_name} has no attribute {attr!r} ({ref})",
-                            hint="Check tool.twelve.app in pyproject.toml.")
-    if factory:
-        try:
-            target = target()
-        except Exception:
-            raise _import_failure(ref, "creating") from None
-    return target
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        pid = _read_pid(pid_path(release.tmp, process))
+        who = release.name if process == "web" else f"{release.name} {process}"
+        raise AlreadyRunning(f"{who} is already running (pid {pid or '?'})",
+                             hint=f"Stop it first: {release.prog} stop"
+                                  + ("" if process == "web" else f" {process}")) from None
+    return fd
 
 
-def _import_failure(ref: str, doing: str = "importing") -> BootError:
-    exc_type, exc, tb = sys.exc_info()
-    frames = [f for f in traceback.extract_tb(tb) if "importlib" not in f.filename]
-    trace = "".join(traceback.format_list(frames)).rstrip()
-    return BootError(f"{doing} the app {ref} failed: {exc_type.__name__}: {exc}",
-                     hint="Traceback (most recent call last):\n" + trace)
+def start(release, process: str, *, repl: bool = False) -> int:
+    """Boot and serve in the foreground until stopped; exec in place on restart."""
+    targets = release.manifest.get("processes", {"web": "server"})
+    if process not in targets:
+        raise BootError(f"unknown process type {process!r}; this release defines: "
+                        f"{', '.join(sorted(targets))}")
+    lock_fd = acquire_lock(release, process)
+    cfg = system.load_config(release, server=process == "web")
+    twelve_cfg = cfg.get("twelve", {})
+    node = Node(release, process, float(twelve_cfg.get("graceful_timeout", 30)))
+    node.lock_fd = lock_fd
+    cookie = control.read_cookie(release.root, release.environ)
+    from twelve.runtime import session
 
-
-def start(release, process: str) -> int:
-    if process != "web":
-        raise BootError(f"unknown process type {process!r}; this release defines: web")
-    from twelve.runtime import servers
-
-    cfg = load_config(release, server=True)
-    server = servers.get(release.manifest["server"])
-    app = load_app(release.manifest["app"])
-    servers.check_interface(server, app, release.manifest["app"])
-    settings = servers.Settings.from_config(cfg.get("twelve", {}), release)
-    return server.serve(app, settings)
-
-
-def evaluate(release, code: str, args: list[str]) -> int:
-    """Run code in a configured system whose app is not started; like `python -c`."""
-    from twelve.runtime import evaluation
-
-    load_config(release, server=False)
-    sys.argv = ["-c", *args]
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    node.control = control.ControlServer(control.socket_path(release.tmp, process), cookie,
+                                         session.handler(node), node.info).start()
+    pid_path(release.tmp, process).write_text(f"{os.getpid()}\n")
+    if repl:
+        from twelve.runtime import session
+        session.attach_terminal(release)
+    listener = None
     try:
-        evaluation.run(code, namespace)
-    except SystemExit:
-        raise
-    except BaseException as e:
-        print_user_traceback(e, "<eval>")
-        return 1
+        if targets[process] == "server":
+            listener, restart = serve_web(release, node, twelve_cfg)
+        else:
+            restart = run_function(release, node, targets[process])
+    finally:
+        node.control.close()
+    if restart:
+        reexec(release, process, lock_fd, listener)
+    _remove(pid_path(release.tmp, process))
     return OK
 
 
-def print_user_traceback(exc: BaseException, filename: str) -> None:
-    """The traceback from the user's code on: twelve's own frames are noise to them."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
-        tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+def serve_web(release, node: Node, twelve_cfg: dict):
+    from twelve.runtime import listen, servers
 
-
-def check(release) -> str:
-    from twelve.runtime import servers
-
-    load_config(release, server=True)
+    settings = servers.Settings.from_config(twelve_cfg, release)
     server = servers.get(release.manifest["server"])
-    app = load_app(release.manifest["app"])
-    kind = servers.check_interface(server, app, release.manifest["app"])
-    return (f"ok: {release.name} {release.vsn}: config loaded, app {release.manifest['app']} "
-            f"({kind.upper()}) imported, server {server.name}")
+    app = system.load_app(release.manifest["app"])
+    servers.check_interface(server, app, release.manifest["app"])
+    sock = listen.listening_socket(settings.host, settings.port, os.environ)
+    status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
+    hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,
+                          after_fork=node.after_fork)
+    server.serve(app, settings, sock, hooks)
+    return sock, hooks.restart
 
 
-def describe_env(release, *, example: bool) -> str:
-    runtime_py, build_config = config_inputs(release)
-    rows = runtime_config.describe_environment(
-        runtime_py, build_config, release.manifest["env"], release.environ, server=True)
-    if example:
-        return runtime_config.format_env_example(rows)
-    return runtime_config.format_environment(rows)
+def run_function(release, node: Node, target: str) -> bool:
+    """A non-web process type: call its function; SIGTERM sets twelve.stopping()."""
+    from twelve.runtime import lifecycle
+
+    func = system.load_app(target)
+    with lifecycle.signals(node.graceful_timeout) as state:
+        node.ready(f"{release.name} {node.process} running")
+        func()
+    return state.restart
+
+
+def reexec(release, process: str, lock_fd: int, listener) -> None:
+    """Exec bin/NAME start again in this process: new code and config, same pid and socket."""
+    env = dict(os.environ)
+    if env.pop("TWELVE_VSN_FROM_CURRENT", None):
+        env.pop("RELEASE_VSN", None)  # a rebuilt release may name another version
+    os.set_inheritable(lock_fd, True)
+    env[LOCK_FD] = str(lock_fd)
+    if listener is not None:
+        os.set_inheritable(listener.fileno(), True)
+        env["TWELVE_LISTEN_FD"] = str(listener.fileno())
+    launcher = str(release.root / "bin" / release.name)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(launcher, [launcher, "start", process], env)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        pass  # not Linux: the server's own parent check remains
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Poll until the process is gone (it is not our child, so no waitpid)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if _is_zombie(pid):
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

@@ -1,14 +1,20 @@
 """Server adapters: one small interface in front of each HTTP server, run in-process so the
 node owns readiness, signals and shutdown. Each adapter imports its server lazily.
 
-Interface: ``name``, ``interface`` ("wsgi" or "asgi") and ``serve(app, settings) -> exit code``.
-Both servers drain gracefully on SIGTERM and on SIGINT, bounded by ``settings.graceful_timeout``.
+Interface: ``name``, ``interface`` ("wsgi" or "asgi") and ``serve(app, settings, sock, hooks)``,
+which serves on the node's listening socket (a dup of it) until a signal stops it. Every adapter
+behaves the same: SIGTERM and SIGINT drain in-flight requests, bounded by
+``settings.graceful_timeout``, and a second one forces; SIGHUP drains and returns with
+``hooks.restart`` set, leaving the node's socket open so connections queue meanwhile.
 """
 from __future__ import annotations
 
+import os
+import signal
+import socket
 from dataclasses import dataclass
 
-from twelve.runtime.errors import OK, BootError
+from twelve.runtime.errors import BootError
 
 GRACEFUL_TIMEOUT = 30  # seconds a stop waits for in-flight requests (default)
 
@@ -46,22 +52,54 @@ class Settings:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+class Hooks:
+    """What an adapter tells the node: ready (listening), stopping, and after a fork."""
+
+    def __init__(self, ready, stopping, after_fork) -> None:
+        self.ready, self.stopping, self.after_fork = ready, stopping, after_fork
+        self.restart = False  # set when SIGHUP asked for a restart rather than a stop
+
+
 class Gunicorn:
     name = "gunicorn"
     interface = "wsgi"
 
-    def serve(self, app, settings: Settings) -> int:
+    def serve(self, app, settings: Settings, sock, hooks: Hooks) -> None:
+        """Run gunicorn's arbiter in this process on ``sock``; return when it has stopped."""
         from gunicorn.app.base import BaseApplication
         from gunicorn.arbiter import Arbiter
+        from gunicorn.sock import create_sockets
 
         class Node(Arbiter):
-            # Ctrl-C drains like SIGTERM does (gunicorn's own SIGINT is a quick stop).
-            def handle_int(self):
-                self.handle_term()
+            stopping = False
+
+            def start(self):
+                self.LISTENERS = create_sockets(self.cfg, self.log, [os.dup(sock.fileno())])
+                super().start()
+
+            def signal(self, sig, frame):
+                # A second TERM/INT while draining becomes gunicorn's quick shutdown (QUIT).
+                if self.stopping and sig in (signal.SIGTERM, signal.SIGINT):
+                    sig = signal.SIGQUIT
+                super().signal(sig, frame)
+
+            def handle_term(self):
+                self.stopping = True
+                hooks.stopping()
+                raise StopIteration
+
+            handle_int = handle_term  # Ctrl-C drains too (gunicorn's own SIGINT is quick)
+
+            def handle_hup(self):
+                hooks.restart = True
+                self.stopping = True
+                raise StopIteration
 
         options = {"bind": [settings.bind], "workers": settings.workers,
                    "graceful_timeout": max(1, round(settings.graceful_timeout)),
-                   "proc_name": settings.proc_name, "logconfig_dict": gunicorn_logging()}
+                   "proc_name": settings.proc_name, "logconfig_dict": gunicorn_logging(),
+                   "when_ready": lambda arbiter: hooks.ready(),
+                   "post_fork": lambda arbiter, worker: hooks.after_fork()}
 
         class Application(BaseApplication):
             def load_config(self):
@@ -75,8 +113,12 @@ class Gunicorn:
             def load(self):
                 return app
 
-        Node(Application()).run()  # exits through sys.exit(0) after a graceful stop
-        return OK
+        try:
+            Node(Application()).run()
+        except SystemExit as e:
+            if e.code not in (0, None):
+                raise BootError(f"gunicorn stopped with exit status {e.code}",
+                                hint="See its log lines above.") from None
 
 
 def gunicorn_logging() -> dict:
@@ -89,26 +131,38 @@ class Uvicorn:
     name = "uvicorn"
     interface = "asgi"
 
-    def serve(self, app, settings: Settings) -> int:
+    def serve(self, app, settings: Settings, sock, hooks: Hooks) -> None:
+        """Run uvicorn's server in this process on ``sock``; return when it has stopped."""
         import uvicorn
 
-        factory = settings.app_ref.endswith("()")
-        target = (settings.app_ref.removesuffix("()") if settings.workers > 1 else app)
-        config = uvicorn.Config(target, factory=factory and settings.workers > 1,
-                                host=settings.host, port=settings.port,
-                                workers=settings.workers, log_config=uvicorn_logging(),
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                # Not uvicorn's: it would re-raise the signal after a graceful stop, killing
+                # the node with it instead of letting it exit 0 (or restart).
+                if self.should_exit:
+                    self.force_exit = True
+                    return
+                if sig == signal.SIGHUP:
+                    hooks.restart = True
+                else:
+                    hooks.stopping()
+                self.should_exit = True
+
+            async def startup(self, sockets=None):
+                await super().startup(sockets=sockets)
+                if not self.should_exit:
+                    hooks.ready()
+
+        config = uvicorn.Config(app, log_config=uvicorn_logging(), lifespan="auto",
                                 timeout_graceful_shutdown=settings.graceful_timeout)
-        if settings.workers > 1:
-            from uvicorn.supervisors import Multiprocess
-            sock = config.bind_socket()
-            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
-            return OK
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            raise BootError(f"uvicorn could not start on {settings.bind}",
-                            hint="See the log lines above (a port in use?).")
-        return OK
+        server = Server(config)
+        signal.signal(signal.SIGHUP, server.handle_exit)
+        try:
+            server.run(sockets=[socket.socket(fileno=os.dup(sock.fileno()))])
+        except SystemExit as e:
+            raise BootError(f"uvicorn could not start the app (exit status {e.code})",
+                            hint="See the log lines above (the app's lifespan startup?).") \
+                from None
 
 
 def uvicorn_logging() -> dict:

@@ -35,6 +35,17 @@ def create_tables() -> None:
             conn.execute(counters.insert().values(name="visits", value=0))
 
 
+def heartbeat() -> int:
+    """The worker's unit of work: count a heartbeat (the table exists after migrate())."""
+    with engine().begin() as conn:
+        if conn.execute(select(counters.c.value).where(counters.c.name == "heartbeats")).first() is None:
+            conn.execute(counters.insert().values(name="heartbeats", value=0))
+        conn.execute(update(counters).where(counters.c.name == "heartbeats")
+                     .values(value=counters.c.value + 1))
+        return conn.execute(select(counters.c.value)
+                            .where(counters.c.name == "heartbeats")).scalar_one()
+
+
 def count_visit() -> int:
     with engine().begin() as conn:
         conn.execute(update(counters).where(counters.c.name == "visits")

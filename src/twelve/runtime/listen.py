@@ -1,0 +1,78 @@
+"""The node's listening socket. twelve owns it, not the server: it comes from systemd socket
+activation (LISTEN_FDS), from the previous boot of this node across a restart (so connections
+queue in its backlog instead of being refused), or from binding HOST:PORT. Servers get a dup()
+of it, so closing theirs never closes the node's.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+from twelve.runtime.errors import BootError
+
+SD_LISTEN_FDS_START = 3
+INHERITED_FD = "TWELVE_LISTEN_FD"  # set across a restart's exec
+BACKLOG = 2048
+
+
+def listening_socket(host: str, port: int, environ=os.environ) -> socket.socket:
+    sock = inherited(environ) or activated(environ)
+    if sock is not None:
+        return sock
+    return bind(host, port)
+
+
+def inherited(environ) -> socket.socket | None:
+    fd = environ.pop(INHERITED_FD, None)
+    if fd is None:
+        return None
+    sock = socket.socket(fileno=int(fd))
+    sock.set_inheritable(False)
+    return sock
+
+
+def activated(environ) -> socket.socket | None:
+    """systemd socket activation: LISTEN_FDS for this very process."""
+    count, pid = environ.get("LISTEN_FDS"), environ.get("LISTEN_PID")
+    if not count or (pid and pid != str(os.getpid())):
+        return None
+    for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
+        environ.pop(name, None)  # our children must not take them for their own
+    if int(count) < 1:
+        return None
+    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    sock.set_inheritable(False)
+    return sock
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise BootError(f"cannot listen on {host}:{port}: {e.strerror}",
+                        hint="Set HOST to an address of this machine, e.g. 0.0.0.0 or ::") \
+            from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6 and host in ("::", ""):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise BootError(f"cannot listen on {host}:{port}: {e.strerror}",
+                        hint="Another process may use this port: choose another with PORT, "
+                             "or stop it.") from None
+    sock.listen(BACKLOG)
+    return sock
+
+
+def describe(sock: socket.socket) -> str:
+    address = sock.getsockname()
+    if sock.family == socket.AF_INET6:
+        return f"http://[{address[0]}]:{address[1]}"
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{address}"
+    return f"http://{address[0]}:{address[1]}"

@@ -1,0 +1,128 @@
+"""The client side of the control channel: pid, stop, restart, rpc and the remote console.
+
+Import-light on purpose: these commands are run by hand and by scripts, and their cost is the
+interpreter's start plus one round trip on a Unix socket.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from twelve.runtime import control
+from twelve.runtime.errors import ERROR, OK, TwelveError
+
+RESTART_TIMEOUT = 120.0  # seconds for a node to be ready again after `restart`
+
+
+def connect(release, process: str):
+    cookie = control.read_cookie(release.root, release.environ)
+    name = release.name if process == "web" else f"{release.name} {process}"
+    return control.connect(control.socket_path(release.tmp, process), cookie, name=name)
+
+
+def request(release, process: str, message: dict) -> dict:
+    sock, _ = connect(release, process)
+    with sock:
+        control.send(sock, message)
+        return control.recv(sock) or {}
+
+
+def pid(release, process: str) -> int:
+    print(request(release, process, {"op": "info"})["pid"])
+    return OK
+
+
+def stop(release, process: str) -> int:
+    from twelve.runtime.node import wait_gone
+
+    answer = request(release, process, {"op": "stop"})
+    timeout = float(answer.get("graceful_timeout", 30)) + 10
+    if not wait_gone(int(answer["pid"]), timeout):
+        raise TwelveError(f"{release.name} (pid {answer['pid']}) did not stop within "
+                          f"{timeout:.0f}s", hint="It may be stuck; kill it with SIGKILL.")
+    return OK
+
+
+def restart(release, process: str) -> int:
+    """Ask for a restart and return once the node is ready again with a new boot."""
+    before = request(release, process, {"op": "restart"})
+    deadline = time.monotonic() + RESTART_TIMEOUT
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            info = request(release, process, {"op": "info"})
+        except control.NotRunning:
+            continue  # between the old boot's socket and the new one's
+        except control.ControlError:
+            continue
+        if info.get("boot_id") != before.get("boot_id") and info.get("ready"):
+            return OK
+    raise TwelveError(f"{release.name} was not ready again within {RESTART_TIMEOUT:.0f}s "
+                      "after restart", hint=f"See its logs; `{release.prog} pid` tells whether "
+                                            "it runs.")
+
+
+def rpc(release, process: str, code: str) -> int:
+    sock, _ = connect(release, process)
+    with sock:
+        control.send(sock, {"op": "rpc", "code": code})
+        while True:
+            message = control.recv(sock, limit=1 << 30)
+            if message is None:
+                raise TwelveError("the node closed the connection during rpc (did it stop?)")
+            if _echo(message):
+                continue
+            if message.get("error"):
+                sys.stderr.write(message["error"])
+                return ERROR
+            if message.get("value") is not None:
+                print(message["value"])
+            return OK
+
+
+def _echo(message: dict) -> bool:
+    """Print streamed output; True if the message was output."""
+    if "out" in message:
+        sys.stdout.write(message["out"])
+        sys.stdout.flush()
+        return True
+    if "err" in message:
+        sys.stderr.write(message["err"])
+        sys.stderr.flush()
+        return True
+    return False
+
+
+def remote(release, process: str) -> int:
+    """An interactive REPL inside the node; lines also come from a pipe, for scripts."""
+    from twelve.runtime import console
+
+    sock, info = connect(release, process)
+    with sock:
+        control.send(sock, {"op": "console"})
+        return console.Client(sock, release, info, interactive=sys.stdin.isatty()).run()
+
+
+def wait_ready(release, process: str, timeout: float) -> dict | None:
+    """Poll the node until it reports ready; None if it never did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info = request(release, process, {"op": "info"})
+            if info.get("ready"):
+                return info
+        except control.ControlError:
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def alive(pid_: int) -> bool:
+    try:
+        os.kill(pid_, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

@@ -1,0 +1,110 @@
+"""A configured system: loading the runtime config, the app and the server, for start, eval,
+check and env. The config is always evaluated before any app code is imported.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import traceback
+
+from twelve.runtime import config as runtime_config
+from twelve.runtime.errors import ERROR, OK, BootError
+
+
+def config_inputs(release):
+    """(releases/VSN/runtime.py or None, the frozen build config)."""
+    vdir = release.version_dir
+    runtime_py = vdir / "runtime.py"
+    build_config = json.loads((vdir / "build_config.json").read_text())
+    return (runtime_py if runtime_py.is_file() else None), build_config
+
+
+def load_config(release, *, server: bool) -> dict:
+    """Evaluate releases/VSN/runtime.py over the frozen build config (ConfigError → 78)."""
+    runtime_py, build_config = config_inputs(release)
+    return runtime_config.evaluate_runtime_config(
+        runtime_py, build_config, release.manifest["env"], release.environ, server=server,
+        source=f"releases/{release.vsn}/runtime.py")
+
+
+def load_app(ref: str):
+    """Import "module:attr" or call "module:factory()"; a failure is a BootError."""
+    module_name, _, attr = ref.partition(":")
+    factory = attr.endswith("()")
+    attr = attr.removesuffix("()")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise BootError(f"the app module {module_name!r} is not in the release ({ref})",
+                            hint="Check tool.twelve.app in pyproject.toml.") from None
+        raise _import_failure(ref) from None
+    except Exception:
+        raise _import_failure(ref) from None
+    target = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise BootError(f"{module_name} has no attribute {attr!r} ({ref})",
+                            hint="Check tool.twelve.app in pyproject.toml.")
+    if factory:
+        try:
+            target = target()
+        except Exception:
+            raise _import_failure(ref, "creating") from None
+    return target
+
+
+def _import_failure(ref: str, doing: str = "importing") -> BootError:
+    exc_type, exc, tb = sys.exc_info()
+    frames = [f for f in traceback.extract_tb(tb) if "importlib" not in f.filename]
+    trace = "".join(traceback.format_list(frames)).rstrip()
+    return BootError(f"{doing} the app {ref} failed: {exc_type.__name__}: {exc}",
+                     hint="Traceback (most recent call last):\n" + trace)
+
+
+def evaluate(release, code: str, args: list[str]) -> int:
+    """Run code in a configured system whose app is not started; like `python -c`."""
+    from twelve.runtime import evaluation
+
+    load_config(release, server=False)
+    sys.argv = ["-c", *args]
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    try:
+        evaluation.run(code, namespace)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        sys.stderr.write(evaluation.format_user_traceback(e, "<eval>"))
+        return ERROR
+    return OK
+
+
+def check(release, process: str = "web") -> str:
+    """Load the config and import what the process type runs, without running it."""
+    from twelve.runtime import servers
+
+    targets = release.manifest.get("processes", {"web": "server"})
+    if process not in targets:
+        raise BootError(f"unknown process type {process!r}; this release defines: "
+                        f"{', '.join(sorted(targets))}")
+    load_config(release, server=process == "web")
+    if targets[process] != "server":
+        load_app(targets[process])
+        return (f"ok: {release.name} {release.vsn}: config loaded, {process} = "
+                f"{targets[process]} imported")
+    server = servers.get(release.manifest["server"])
+    app = load_app(release.manifest["app"])
+    kind = servers.check_interface(server, app, release.manifest["app"])
+    return (f"ok: {release.name} {release.vsn}: config loaded, app {release.manifest['app']} "
+            f"({kind.upper()}) imported, server {server.name}")
+
+
+def describe_env(release, *, example: bool) -> str:
+    runtime_py, build_config = config_inputs(release)
+    rows = runtime_config.describe_environment(
+        runtime_py, build_config, release.manifest["env"], release.environ, server=True)
+    if example:
+        return runtime_config.format_env_example(rows)
+    return runtime_config.format_environment(rows)

@@ -1,0 +1,115 @@
+"""``bin/NAME verify``: the release on disk against its manifest, releases/VSN/release.json.
+
+Owns which files the manifest covers (``outside_manifest``: the builder writes the manifest by
+this same rule) and the comparison: every file's sha256 and mode, every symlink's target.
+Files outside the manifest by design are never "extra": ``tmp/`` (the default RELEASE_TMP),
+``releases/COOKIE``, the other versions under ``releases/`` and ``release.json`` itself.
+Standard library only; imported by the verify command alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from twelve.runtime.errors import ERROR, TwelveError
+
+ALL_WELL = "ok: {name} {vsn}: all {count} files match releases/{vsn}/release.json"
+MISMATCH = "{name} {vsn} does not match releases/{vsn}/release.json: {summary}"
+MISMATCH_HINT = ("The release was changed after it was built. Install it again from its "
+                 "artifact (NAME-VSN.tar.gz, or `twelve release`) instead of editing it in "
+                 "place.")
+NO_FILE_LIST = "releases/{vsn}/release.json has no file list to verify against"
+NO_FILE_LIST_HINT = "Rebuild the release with this version of twelve."
+SHOWN = 50  # lines listed per kind of problem; the summary counts them all
+KINDS = ("modified", "missing", "extra")
+
+
+class VerifyError(TwelveError):
+    """The release differs from its manifest (or has none to compare with)."""
+
+    exit_code = ERROR
+
+
+def outside_manifest(rel: str, version: str) -> bool:
+    """Whether the file at ``rel`` (relative to the root) is left out of version's manifest."""
+    if rel.startswith("tmp/") or rel == "releases/COOKIE":
+        return True
+    if rel.startswith("releases/") and rel.count("/") >= 2:
+        vsn = rel.split("/")[1]
+        return vsn != version or rel == f"releases/{version}/release.json"
+    return False
+
+
+def release_files(root: Path, version: str) -> list[str]:
+    """The files and symlinks under ``root`` that the manifest of ``version`` covers, sorted.
+    Symlinks to directories are entries of their own and are not followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        links = [d for d in dirnames if (base / d).is_symlink()]
+        for name in filenames + links:
+            rel = (base / name).relative_to(root).as_posix()
+            if not outside_manifest(rel, version):
+                found.append(rel)
+    return sorted(found)
+
+
+def compare(root: Path, version: str, manifest: dict) -> dict[str, list[str]]:
+    """{"modified": [...], "missing": [...], "extra": [...]}: one line per problem, sorted."""
+    present = set(release_files(root, version))
+    expected = manifest
+    problems: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    problems["missing"] = sorted(set(expected) - present)
+    problems["extra"] = sorted(present - set(expected))
+    both = sorted(present & set(expected))
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        for rel, difference in zip(both, pool.map(lambda r: _difference(root / r, expected[r]),
+                                                  both)):
+            if difference:
+                problems["modified"].append(f"{rel} ({difference})")
+    return problems
+
+
+def _difference(path: Path, entry: dict) -> str | None:
+    """What differs between ``path`` and its manifest entry, or None."""
+    st = path.lstat()
+    if "link" in entry:
+        if not stat.S_ISLNK(st.st_mode):
+            return f"not a symlink to {entry['link']} any more"
+        target = os.readlink(path)
+        return None if target == entry["link"] else f"points to {target}, not {entry['link']}"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file any more"
+    mode = f"{stat.S_IMODE(st.st_mode):04o}"
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest != entry.get("sha256"):
+        return "content differs"
+    if mode != entry.get("mode"):
+        return f"mode {mode}, expected {entry.get('mode')}"
+    return None
+
+
+def verify_release(release) -> str:
+    """The ``verify`` command: the all-is-well line, or a VerifyError listing every problem."""
+    files = release.manifest.get("files")
+    if not isinstance(files, dict):
+        raise VerifyError(NO_FILE_LIST.format(vsn=release.vsn), hint=NO_FILE_LIST_HINT)
+    problems = compare(release.root, release.vsn, files)
+    if not any(problems.values()):
+        return ALL_WELL.format(name=release.name, vsn=release.vsn, count=len(files))
+    summary = ", ".join(f"{len(lines)} {kind}" for kind, lines in problems.items() if lines)
+    message = MISMATCH.format(name=release.name, vsn=release.vsn, summary=summary)
+    return _raise(message, problems)
+
+
+def _raise(message: str, problems: dict[str, list[str]]) -> str:
+    listed = []
+    for kind, lines in problems.items():
+        listed += [f"  {kind.ljust(8)}  {line}" for line in lines[:SHOWN]]
+        if len(lines) > SHOWN:
+            listed.append(f"  {kind.ljust(8)}  ... and {len(lines) - SHOWN} more")
+    raise VerifyError(message + "\n\n" + "\n".join(listed), hint=MISMATCH_HINT)
