@@ -93,6 +93,9 @@ def make_parser() -> argparse.ArgumentParser:
                     f"(default {SECRET_DEFAULT_LENGTH}, at least {SECRET_MIN_LENGTH}).")
     sec.add_argument("length", nargs="?", default=str(SECRET_DEFAULT_LENGTH))
     sec.set_defaults(func=cmd_gen_secret)
+
+    from twelve.assets import commands as assets_commands
+    assets_commands.register(sub)
     return parser
 
 
