@@ -96,6 +96,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     from twelve.assets import commands as assets_commands
     assets_commands.register(sub)
+    from twelve.gen import commands as gen_commands
+    gen_commands.register(sub)
     return parser
 
 

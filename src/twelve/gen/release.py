@@ -1,0 +1,265 @@
+"""`twelve gen.release` (phx.gen.release): release tasks for the project's database layer.
+
+Writes ``PKG/release.py`` with ``migrate()`` and ``rollback(...)`` for what the project uses,
+and two overlays that land next to ``bin/NAME`` in the release: ``bin/migrate`` (``bin/NAME
+eval "PKG.release.migrate()"``) and ``bin/server`` (``bin/NAME start``).
+
+What is detected, from ``[project].dependencies`` and the files at the project's root:
+
+* **Django** (``django``, or ``manage.py``): ``call_command("migrate")``; ``rollback(app_label,
+  migration)``. The settings module comes from manage.py (else ``PKG.settings``).
+* **Alembic** (``alembic``, or ``alembic.ini``): ``alembic upgrade head`` / ``downgrade`` through
+  Alembic's API, with the migrations inside the package (``PKG:migrations``) since a release
+  ships no source tree.
+* **SQLAlchemy** alone (``sqlalchemy``, ``flask-sqlalchemy``): ``metadata.create_all`` — it
+  creates missing tables and never alters or drops; rollback says it needs Alembic. The
+  MetaData is found in the package's source (``X = MetaData()``, a declarative base, a
+  ``SQLAlchemy()``), or named with ``--metadata module:attr``.
+
+Anything else (or Django and Alembic together) is refused with what was found; ``--kind``
+overrides the detection.
+"""
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from twelve.errors import ProjectError, UsageError
+from twelve.gen.files import Generated, render
+from twelve.gen.init import app_name
+from twelve.project import Project
+
+KINDS = ("django", "alembic", "sqlalchemy")
+LABELS = {"django": "Django", "alembic": "Alembic", "sqlalchemy": "SQLAlchemy without Alembic"}
+EFFECTS = {"django": "migrate() runs Django's migrate, rollback(app_label, migration) "
+                     "migrates back",
+           "alembic": "migrate() runs alembic upgrade head, rollback(revision) downgrades",
+           "sqlalchemy": "migrate() creates missing tables (metadata.create_all), never alters "
+                         "or drops; rollback needs Alembic"}
+SIGNALS = {  # kind → (distributions, files at the project's root)
+    "django": (("django",), ("manage.py",)),
+    "alembic": (("alembic",), ("alembic.ini",)),
+    "sqlalchemy": (("sqlalchemy", "flask-sqlalchemy"), ()),
+}
+METADATA_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+SETTINGS_IN_MANAGE_PY = re.compile(
+    r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]""")
+
+DETECTED = "* detected {label} ({reasons}): {effect}"
+USING_METADATA = "* using the tables of {ref}"
+USING_SETTINGS = "* using the Django settings {ref}"
+USING_SCRIPTS = "* using the Alembic migrations in {ref}"
+NOTHING_DETECTED = ("no database layer found: the project depends on none of django, alembic, "
+                    "sqlalchemy and has no manage.py or alembic.ini")
+NOTHING_DETECTED_HINT = ("gen.release writes migration helpers for Django, Alembic or plain "
+                         "SQLAlchemy; add the one you use to [project].dependencies, or name it "
+                         "with --kind (django, alembic, sqlalchemy).")
+AMBIGUOUS = "both Django ({django}) and Alembic ({alembic}) found; which one migrates?"
+AMBIGUOUS_HINT = "Name it: twelve gen.release --kind django (or --kind alembic)."
+NO_PACKAGE = "cannot find the package {pkg!r} of the app {app!r} (looked in {places})"
+NO_PACKAGE_HINT = ("release.py goes into the app's top-level package; check tool.twelve.app in "
+                   "pyproject.toml.")
+BAD_METADATA = "--metadata {value!r} is not module:attribute (e.g. {pkg}.db:metadata)"
+NO_METADATA = ("no SQLAlchemy MetaData found in {where}: looked for `X = MetaData()`, "
+               "a declarative base and `X = SQLAlchemy()` at module level")
+MANY_METADATA = "several SQLAlchemy MetaData found in {where}: {found}"
+METADATA_HINT = "Name the one holding your tables: twelve gen.release --metadata {example}"
+ALEMBIC_OUTSIDE = ("  note: alembic.ini's script_location {location!r} is outside the package; "
+                   "a release ships only the package, so move the migrations to {target} "
+                   "(`git mv {location} {target}`) and set script_location = {ref}")
+ALEMBIC_MISSING = ("  note: {target} does not exist yet; create it with "
+                   "`alembic init {target}`")
+NEXT = """
+Then, in a release:
+    bin/migrate                      # bin/{name} eval "{app}.release.migrate()"
+    bin/server                       # bin/{name} start
+{rollback}"""
+ROLLBACK_EXAMPLE = {"django": "    bin/{name} eval \"{app}.release.rollback('APP_LABEL', 'MIGRATION')\"\n",
+                    "alembic": "    bin/{name} eval \"{app}.release.rollback('REVISION')\"\n",
+                    "sqlalchemy": ""}
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str                  # one of KINDS
+    reasons: tuple[str, ...]   # what gave it away: "dependency alembic", "alembic.ini"
+
+    def describe(self) -> str:
+        return DETECTED.format(label=LABELS[self.kind], reasons=", ".join(self.reasons),
+                               effect=EFFECTS[self.kind])
+
+
+def detect(project: Project, kind: str | None = None) -> Detection:
+    """Which database layer the project uses; ``kind`` (from --kind) overrides."""
+    found = {k: _signals(project, k) for k in KINDS}
+    if kind is not None:
+        return Detection(kind, tuple(found[kind]) or ("--kind",))
+    if found["django"] and found["alembic"]:
+        raise UsageError(AMBIGUOUS.format(django=", ".join(found["django"]),
+                                          alembic=", ".join(found["alembic"])),
+                         hint=AMBIGUOUS_HINT)
+    for k in KINDS:
+        if found[k]:
+            return Detection(k, tuple(found[k]))
+    raise ProjectError(NOTHING_DETECTED, hint=NOTHING_DETECTED_HINT)
+
+
+def package_dir(project: Project) -> Path:
+    pkg = app_name(project)
+    candidates = [project.root / "src" / pkg, project.root / pkg]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    places = " and ".join(c.relative_to(project.root).as_posix() + "/" for c in candidates)
+    raise ProjectError(NO_PACKAGE.format(pkg=pkg, app=project.app, places=places),
+                       hint=NO_PACKAGE_HINT)
+
+
+def release_files(project: Project, detection: Detection, *, metadata: str | None,
+                  log) -> list[Generated]:
+    """release.py in the package and the two overlays; ``log`` receives notes for the user."""
+    pkg_dir = package_dir(project)
+    values = {"NAME": project.name, "APP": app_name(project)}
+    if detection.kind == "django":
+        values["SETTINGS"] = django_settings(project)
+        log(USING_SETTINGS.format(ref=values["SETTINGS"]))
+    elif detection.kind == "alembic":
+        values["SCRIPT_LOCATION"] = alembic_script_location(project, pkg_dir, log)
+        log(USING_SCRIPTS.format(ref=values["SCRIPT_LOCATION"]))
+    else:
+        values["METADATA"] = metadata_ref(project, pkg_dir, metadata)
+        log(USING_METADATA.format(ref=values["METADATA"]))
+    overlays = _relative(project, project.overlays[0]) if project.overlays else "rel/overlays"
+    return [
+        Generated(f"{_relative(project, pkg_dir)}/release.py",
+                  render(f"release_{detection.kind}.py", **values)),
+        Generated(f"{overlays}/bin/migrate", render("migrate.sh", **values), 0o755),
+        Generated(f"{overlays}/bin/server", render("server.sh", **values), 0o755),
+    ]
+
+
+def next_steps(project: Project, detection: Detection) -> str:
+    rollback = ROLLBACK_EXAMPLE[detection.kind].format(name=project.name, app=app_name(project))
+    return NEXT.format(name=project.name, app=app_name(project), rollback=rollback)
+
+
+def django_settings(project: Project) -> str:
+    manage = project.root / "manage.py"
+    if manage.is_file():
+        match = SETTINGS_IN_MANAGE_PY.search(manage.read_text(errors="replace"))
+        if match:
+            return match.group(1)
+    return f"{app_name(project)}.settings"
+
+
+def alembic_script_location(project: Project, pkg_dir: Path, log) -> str:
+    """Alembic's script_location as a package resource (``PKG:migrations``), which works from a
+    release; alembic.ini's value when it already points inside the package."""
+    pkg = app_name(project)
+    default_dir = pkg_dir / "migrations"
+    location = _ini_script_location(project.root / "alembic.ini")
+    if location is None:
+        if not default_dir.is_dir():
+            log(ALEMBIC_MISSING.format(target=_relative(project, default_dir)))
+        return f"{pkg}:migrations"
+    if ":" in location and not location.startswith("%(here)s"):
+        return location  # already a package resource, e.g. "hello:migrations"
+    path = (project.root / location.replace("%(here)s", str(project.root))).resolve()
+    if path.is_relative_to(pkg_dir.resolve()):
+        return f"{pkg}:{path.relative_to(pkg_dir.resolve()).as_posix()}"
+    ref = f"{pkg}:migrations"
+    log(ALEMBIC_OUTSIDE.format(location=location, target=_relative(project, default_dir),
+                               ref=ref))
+    return ref
+
+
+def _ini_script_location(ini: Path) -> str | None:
+    if not ini.is_file():
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(ini)
+    except configparser.Error:
+        return None
+    return parser.get("alembic", "script_location", fallback=None)
+
+
+def metadata_ref(project: Project, pkg_dir: Path, given: str | None) -> str:
+    pkg = app_name(project)
+    if given is not None:
+        if not METADATA_REF.match(given):
+            raise UsageError(BAD_METADATA.format(value=given, pkg=pkg))
+        return given
+    found = find_metadata(pkg_dir, pkg)
+    where = _relative(project, pkg_dir) + "/"
+    if len(found) == 1:
+        return found[0]
+    example = found[0] if found else f"{pkg}.db:metadata"
+    problem = (MANY_METADATA.format(where=where, found=", ".join(found)) if found
+               else NO_METADATA.format(where=where))
+    raise ProjectError(problem, hint=METADATA_HINT.format(example=example))
+
+
+def find_metadata(pkg_dir: Path, pkg: str) -> list[str]:
+    """``module:attr`` of every module-level MetaData, declarative base or Flask-SQLAlchemy
+    object in the package's source, sorted; migrations and tests are not looked at."""
+    found = []
+    for path in sorted(pkg_dir.rglob("*.py")):
+        rel = path.relative_to(pkg_dir)
+        if {"migrations", "tests", "__pycache__"} & set(rel.parts[:-1]):
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError):
+            continue
+        module = ".".join([pkg, *rel.parts[:-1]] + ([] if rel.stem == "__init__" else [rel.stem]))
+        found += [f"{module}:{attr}" for attr in _metadata_names(tree)]
+    return sorted(found)
+
+
+def _metadata_names(tree: ast.Module) -> list[str]:
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            called = _called_name(node.value.func)
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if called == "MetaData":
+                names += targets
+            elif called in ("declarative_base", "SQLAlchemy"):
+                names += [f"{t}.metadata" for t in targets]
+        elif isinstance(node, ast.ClassDef):
+            if any(_called_name(base) == "DeclarativeBase" for base in node.bases):
+                names.append(f"{node.name}.metadata")
+    return names
+
+
+def _called_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _signals(project: Project, kind: str) -> list[str]:
+    distributions, files = SIGNALS[kind]
+    deps = dependency_names(project)
+    return ([f"dependency {d}" for d in distributions if d in deps]
+            + [name for name in files if (project.root / name).is_file()])
+
+
+def dependency_names(project: Project) -> set[str]:
+    """The normalised distribution names of ``[project].dependencies`` (PEP 503)."""
+    names = set()
+    for requirement in project.dependencies:
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+        if match:
+            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return names
+
+
+def _relative(project: Project, path: Path) -> str:
+    return path.relative_to(project.root).as_posix()
