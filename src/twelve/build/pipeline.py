@@ -18,7 +18,7 @@ from typing import Callable
 
 import twelve
 from twelve import aliases
-from twelve.build import assemble, deps, interpreter
+from twelve.build import archive, assemble, deps, interpreter, sbom, secret_guard
 from twelve.build.release import Release
 from twelve.errors import BuildError
 from twelve.runtime import config as runtime_config
@@ -43,9 +43,11 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
         for step in release.project.steps:
             release = run_step(step, release, log)
         assemble.swap_into_place(release)
+        archive.publish_tarball(release)
     except OSError as e:
         raise _os_error(e, release) from None
     finally:
+        archive.discard_pending_tarball(release)
         if release.staging.exists():
             shutil.rmtree(release.staging, ignore_errors=True)
     return replace(release, staging=None)
@@ -75,6 +77,10 @@ def evaluate_build_config(release: Release, log: Log) -> dict:
 def run_step(step: str, release: Release, log: Log) -> Release:
     if step == "assemble":
         return assemble_release(release, log)
+    if step == "tar":
+        log(f"* writing {_rel(archive.tarball_path(release), release)}")
+        archive.write_tarball(release, archive.source_date_epoch(os.environ))
+        return release
     if step in release.project.aliases:
         aliases.run_alias(release.project, step, log=log)
         return release
@@ -94,6 +100,7 @@ def run_step(step: str, release: Release, log: Log) -> Release:
 
 def assemble_release(release: Release, log: Log) -> Release:
     project, staging = release.project, release.staging
+    archive.source_date_epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any work
     assemble.start_staging(release)
     python, info = install_interpreter(release, log)
     lib = staging / "lib"
@@ -102,6 +109,7 @@ def assemble_release(release: Release, log: Log) -> Release:
         packages = install_dependencies(release, Path(python), lib, Path(work), log)
     assemble.copy_runtime(lib)
     _remove_scripts(lib)
+    archive.normalise_lib(lib)
     log("* byte-compiling (hash-based .pyc)")
     complaints = assemble.byte_compile(staging, python if project.include_python else sys.executable)
     if complaints:
@@ -116,8 +124,11 @@ def assemble_release(release: Release, log: Log) -> Release:
     if project.include_python:
         interpreter.check_relocatable(staging / "python")
     interpreter.check_dependency_libraries(lib)
-    log("* writing release.json")
+    archive.normalise_modes(staging)
+    log("* writing sbom.cdx.json and release.json")
     write_release_json(release, info, packages)
+    log("* checking that no secret is in the release")
+    secret_guard.check_release(release, python, os.environ, log)
     return release
 
 
@@ -167,8 +178,10 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
         "requires_python": "%d.%d" % sys.version_info[:2],
         "packages": [{"name": p.name, "version": p.version, "hashes": list(p.hashes),
                       "license": p.license} for p in packages],
-        "files": assemble.file_manifest(release.staging, release.version),
     }
+    sbom.write_sbom(release, info, data["python"]["version"], packages,
+                    archive.source_date_epoch(os.environ, default=None))
+    data["files"] = assemble.file_manifest(release.staging, release.version)
     assemble.write_json(release.version_dir / "release.json", data)
 
 

@@ -119,6 +119,15 @@ def _check(release, args: list[str]) -> int:
     return OK
 
 
+def _verify(release, args: list[str]) -> int:
+    if args:
+        raise UsageError(f"unexpected arguments: {' '.join(args)}",
+                         hint=f"usage: {release.prog} verify")
+    from twelve.runtime import verify
+    print(verify.verify_release(release))
+    return OK
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("start", "[PROCESS]", "boot in the foreground; logs on stdout", _start),
     Command("start_repl", "", "as start, with a Python REPL attached to the running system",
@@ -142,6 +151,8 @@ COMMANDS: tuple[Command, ...] = (
             "(--example: an EnvironmentFile template)", _env),
     Command("check", "[PROCESS]", "load the config and import the app without serving",
             _check),
+    Command("verify", "", "check every file against releases/VSN/release.json (sha256, "
+            "mode); list what is modified, missing or extra", _verify),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 

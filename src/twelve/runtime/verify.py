@@ -19,8 +19,8 @@ from twelve.runtime.errors import ERROR, TwelveError
 ALL_WELL = "ok: {name} {vsn}: all {count} files match releases/{vsn}/release.json"
 MISMATCH = "{name} {vsn} does not match releases/{vsn}/release.json: {summary}"
 MISMATCH_HINT = ("The release was changed after it was built. Install it again from its "
-                 "artifact (NAME-VSN.tar.gz, or `twelve release`) instead of editing it in "
-                 "place.")
+                 "artifact ({name}-{vsn}.tar.gz, or `twelve release`) instead of editing it "
+                 "in place.")
 NO_FILE_LIST = "releases/{vsn}/release.json has no file list to verify against"
 NO_FILE_LIST_HINT = "Rebuild the release with this version of twelve."
 SHOWN = 50  # lines listed per kind of problem; the summary counts them all
@@ -57,10 +57,10 @@ def release_files(root: Path, version: str) -> list[str]:
     return sorted(found)
 
 
-def compare(root: Path, version: str, manifest: dict) -> dict[str, list[str]]:
-    """{"modified": [...], "missing": [...], "extra": [...]}: one line per problem, sorted."""
+def compare(root: Path, version: str, expected: dict) -> dict[str, list[str]]:
+    """Each file of ``root`` against ``expected`` (the manifest's "files"): {"modified": [...],
+    "missing": [...], "extra": [...]}, one line per problem, sorted."""
     present = set(release_files(root, version))
-    expected = manifest
     problems: dict[str, list[str]] = {kind: [] for kind in KINDS}
     problems["missing"] = sorted(set(expected) - present)
     problems["extra"] = sorted(present - set(expected))
@@ -75,6 +75,13 @@ def compare(root: Path, version: str, manifest: dict) -> dict[str, list[str]]:
 
 def _difference(path: Path, entry: dict) -> str | None:
     """What differs between ``path`` and its manifest entry, or None."""
+    try:
+        return _compare_entry(path, entry)
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+
+
+def _compare_entry(path: Path, entry: dict) -> str | None:
     st = path.lstat()
     if "link" in entry:
         if not stat.S_ISLNK(st.st_mode):
@@ -103,13 +110,14 @@ def verify_release(release) -> str:
         return ALL_WELL.format(name=release.name, vsn=release.vsn, count=len(files))
     summary = ", ".join(f"{len(lines)} {kind}" for kind, lines in problems.items() if lines)
     message = MISMATCH.format(name=release.name, vsn=release.vsn, summary=summary)
-    return _raise(message, problems)
+    raise VerifyError(message + "\n\n" + _listing(problems),
+                      hint=MISMATCH_HINT.format(name=release.name, vsn=release.vsn))
 
 
-def _raise(message: str, problems: dict[str, list[str]]) -> str:
+def _listing(problems: dict[str, list[str]]) -> str:
     listed = []
     for kind, lines in problems.items():
         listed += [f"  {kind.ljust(8)}  {line}" for line in lines[:SHOWN]]
         if len(lines) > SHOWN:
             listed.append(f"  {kind.ljust(8)}  ... and {len(lines) - SHOWN} more")
-    raise VerifyError(message + "\n\n" + "\n".join(listed), hint=MISMATCH_HINT)
+    return "\n".join(listed)

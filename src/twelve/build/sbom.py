@@ -1,0 +1,133 @@
+"""``releases/VSN/sbom.cdx.json``: the release's software bill of materials, CycloneDX 1.6 JSON.
+
+The subject (``metadata.component``) is the release, an application. Its components are every
+distribution installed in ``lib/`` (name, version, ``pkg:pypi`` purl, the hashes the lock
+pinned, the licence its metadata declares), twelve's runtime (copied into ``lib/twelve``), and
+the interpreter: a ``platform`` component ``cpython`` with, when it is bundled, the shared
+libraries vendored into ``python/lib`` as sub-components hashed from the release's own files.
+
+Built with cyclonedx-python-lib, which knows the schema and the SPDX licence list (an SPDX id
+becomes ``license.id``, an expression ``expression``, anything else ``license.name``). The
+document is deterministic so the tarball stays reproducible: the serial number is a UUIDv5 of
+the document itself, the timestamp is SOURCE_DATE_EPOCH when it is set and absent otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import twelve
+from twelve.build.deps import Package, normalise
+from twelve.build.interpreter import Interpreter
+from twelve.build.release import Release
+
+FILE_NAME = "sbom.cdx.json"
+SPEC_VERSION = "1.6"
+# Names the serial numbers of twelve's SBOMs: uuid5(SERIAL_NAMESPACE, the SBOM's content).
+SERIAL_NAMESPACE = uuid.UUID("5b1d1c57-3f0e-4a42-9d1e-7c2f6a0e1d12")
+PYTHON_REF = "python"
+
+
+def write_sbom(release: Release, info: Interpreter | None, python_version: str,
+               packages: list[Package], epoch: int | None) -> Path:
+    """Write the SBOM into releases/VSN of the staging release; return its path."""
+    from cyclonedx.output.json import JsonV1Dot6
+
+    bom = make_bom(release, info, python_version, packages, epoch)
+    # The serial number names this content: a UUIDv5 of the document without it.
+    bom.serial_number = uuid.UUID(int=0)
+    draft = JsonV1Dot6(bom).output_as_string(indent=2)
+    bom.serial_number = uuid.uuid5(SERIAL_NAMESPACE, draft)
+    path = release.version_dir / FILE_NAME
+    path.write_text(JsonV1Dot6(bom).output_as_string(indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def make_bom(release: Release, info: Interpreter | None, python_version: str,
+             packages: list[Package], epoch: int | None):
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+
+    subject = Component(type=ComponentType.APPLICATION, name=release.name,
+                        version=release.version, bom_ref=f"release:{release.name}")
+    components = [_package(p) for p in packages] + [_runtime(), _python(release, info,
+                                                                           python_version)]
+    bom = Bom()
+    bom.metadata.component = subject
+    bom.metadata.timestamp = (datetime.fromtimestamp(epoch, timezone.utc)
+                              if epoch is not None else None)
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="twelve", version=twelve.__version__))
+    for component in components:
+        bom.components.add(component)
+    bom.register_dependency(subject, components)
+    return bom
+
+
+def _package(package: Package):
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    purl = PackageURL("pypi", name=normalise(package.name), version=package.version)
+    licenses = [_license(package.license)] if package.license else []
+    hashes = [_hash(h) for h in sorted(set(package.hashes))]
+    return Component(type=ComponentType.LIBRARY, name=package.name, version=package.version,
+                     purl=purl, bom_ref=str(purl), licenses=licenses,
+                     hashes=[h for h in hashes if h is not None])
+
+
+def _runtime():
+    from cyclonedx.model.component import Component, ComponentType
+
+    return Component(type=ComponentType.LIBRARY, name="twelve.runtime",
+                     version=twelve.__version__, bom_ref="lib/twelve",
+                     description="twelve's runtime (standard library only), copied into lib/")
+
+
+def _python(release: Release, info: Interpreter | None, version: str):
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    purl = PackageURL("generic", name="cpython", version=version)
+    if info is None:
+        return Component(type=ComponentType.PLATFORM, name="cpython", version=version,
+                         purl=purl, bom_ref=PYTHON_REF,
+                         description="not bundled: python3 from the target's PATH, the same "
+                                     "X.Y version")
+    vendored = [_vendored(release.staging / "python" / "lib" / soname)
+                for soname in sorted(info.vendored)]
+    return Component(type=ComponentType.PLATFORM, name="cpython", version=version, purl=purl,
+                     bom_ref=PYTHON_REF, components=vendored,
+                     description=f"bundled in python/ ({info.platform}, {info.soabi})")
+
+
+def _vendored(path: Path):
+    from cyclonedx.model import HashAlgorithm, HashType
+    from cyclonedx.model.component import Component, ComponentType
+
+    hashes = []
+    if path.is_file():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=digest))
+    return Component(type=ComponentType.LIBRARY, name=path.name, bom_ref=f"python/lib/{path.name}",
+                     hashes=hashes, description="shared library vendored with the interpreter")
+
+
+def _hash(pinned: str):
+    """"sha256:HEX" (as pinned by the lock) → a CycloneDX hash; None for other algorithms."""
+    from cyclonedx.model import HashAlgorithm, HashType
+
+    algorithm, _, digest = pinned.partition(":")
+    alg = {"sha256": HashAlgorithm.SHA_256, "sha384": HashAlgorithm.SHA_384,
+           "sha512": HashAlgorithm.SHA_512}.get(algorithm)
+    return HashType(alg=alg, content=digest) if alg and digest else None
+
+
+def _license(text: str):
+    try:
+        from cyclonedx.contrib.license.factories import LicenseFactory
+    except ImportError:  # cyclonedx-python-lib < 11.5
+        from cyclonedx.factory.license import LicenseFactory
+    return LicenseFactory().make_from_string(text)

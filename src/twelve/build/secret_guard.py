@@ -1,0 +1,150 @@
+"""The secret guard: no value of a secret the app reads at boot may be baked into the release.
+
+``config/runtime.py`` declares the app's secrets (``env.secret``). When one of them is set in
+the build's environment (a CI job with the production secrets, a developer's shell), a build
+config that copies it, an overlay or a generated file would ship it in clear text inside the
+release and its tarball. So, once the release is assembled:
+
+1. ``declared_secrets``: runtime.py is evaluated in declare mode, as ``bin/NAME env`` does,
+   by the release's own interpreter with its ``lib/`` (so runtime.py may import the app and its
+   dependencies), in the build's environment. Problems with values are not failures here; a
+   runtime.py that cannot be evaluated at all makes the guard warn and check nothing.
+2. ``find_leaks``: every file of the release (what the tarball holds: ``build_config.json``,
+   ``lib/``, ``python/``, the overlays...) is searched for the bytes of each value that is set,
+   as written and JSON-escaped. Values shorter than ``MIN_LENGTH`` characters are skipped: a
+   short value ("prod", "1234") occurs by chance in a 40 MB interpreter and would fail every
+   build for nothing; real secrets are long (``twelve gen.secret`` gives 64 characters).
+3. A leak fails the build (``BuildError``, exit 1) naming the variable and the file, never the
+   value. ``secret_looking_keys`` finds build config keys named like secrets, for a warning.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Callable
+
+from twelve.build.archive import tar_entries
+from twelve.build.release import Release
+from twelve.errors import BuildError
+from twelve.runtime.env import is_set
+
+MIN_LENGTH = 8
+SECRET_KEY_PATTERNS = ("*_KEY", "*_SECRET", "*PASSWORD*", "*TOKEN*")
+LISTED = 20  # leaks named in one error; the count covers them all
+
+LEAK = "the value of the secret {name} is in {file}"
+LEAKS = "values of secrets are in {count} files of the release:"
+LEAK_HINT = ("{names} {verb} read with env.secret by config/runtime.py and set in this "
+             "build's environment, so {pronoun} must not be baked into the release. Read "
+             "secrets at boot in config/runtime.py, never in config/config.py, "
+             "config/{env}.py, an overlay or a generated file. The previous release is "
+             "unchanged.")
+NOT_EVALUATED = ("  warning: the secret guard could not evaluate config/runtime.py, so it "
+                 "checked no secret:\n{detail}")
+KEY_WARNING = ("  warning: build config key {key} looks like a secret; build_config.json ships "
+               "in clear text: read secrets at boot with env.secret in config/runtime.py")
+
+# Run by the release's interpreter: argv = lib, runtime.py, build_config.json, env, output.
+DECLARE = """\
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from twelve.runtime.config import describe_environment
+with open(sys.argv[3]) as f:
+    build_config = json.load(f)
+try:
+    rows = describe_environment(sys.argv[2], build_config, sys.argv[4], os.environ,
+                                source="config/runtime.py")
+except Exception as e:  # a ConfigError's message is scrubbed of secret values
+    sys.exit(e.render() if hasattr(e, "render") else f"{type(e).__name__}: {e}")
+with open(sys.argv[5], "w") as f:
+    json.dump(sorted(variable.name for variable, _ in rows if variable.secret), f)
+"""
+
+Log = Callable[[str], None]
+
+
+def check_release(release: Release, python: str, environ, log: Log) -> None:
+    """Fail the build if a secret's value is in the staging release; warn about keys."""
+    for key in secret_looking_keys(release.build_config):
+        log(KEY_WARNING.format(key=key))
+    runtime_py = release.version_dir / "runtime.py"
+    if not runtime_py.is_file():
+        return
+    try:
+        names = declared_secrets(release, python, runtime_py, environ)
+    except BuildError as e:
+        log(NOT_EVALUATED.format(detail=e.message))
+        return
+    values = {name: environ[name] for name in names
+              if is_set(environ, name) and len(environ[name]) >= MIN_LENGTH}
+    leaks = find_leaks(release.staging, release.version, values)
+    if leaks:
+        raise leak_error(leaks, release.env)
+
+
+def declared_secrets(release: Release, python: str, runtime_py: Path, environ) -> list[str]:
+    """Names of the variables runtime.py reads with env.secret, evaluated in ``environ``."""
+    lib = release.staging / "lib"
+    with tempfile.TemporaryDirectory(prefix="twelve-secrets-") as work:
+        out = Path(work) / "secrets.json"
+        proc = subprocess.run(
+            [python, "-I", "-B", "-c", DECLARE, str(lib), str(runtime_py),
+             str(release.version_dir / "build_config.json"), release.env, str(out)],
+            env=dict(environ), cwd=release.staging, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=120)
+        if proc.returncode != 0 or not out.is_file():
+            detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise BuildError("\n".join("    " + line for line in detail))
+        return json.loads(out.read_text())
+
+
+def find_leaks(root: Path, version: str, values: dict[str, str]) -> list[tuple[str, str]]:
+    """(file, variable) for every file of the release that holds one of ``values``."""
+    needles = {name: _forms(value) for name, value in values.items()}
+    if not needles:
+        return []
+    leaks = []
+    for rel, path in tar_entries(root, version):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        leaks += [(rel, name) for name, forms in sorted(needles.items())
+                  if any(form in data for form in forms)]
+    return leaks
+
+
+def _forms(value: str) -> tuple[bytes, ...]:
+    """The bytes of ``value`` as a file may hold it: as is, and inside a JSON string."""
+    forms = {value.encode("utf-8"), json.dumps(value)[1:-1].encode("ascii")}
+    return tuple(sorted(forms))
+
+
+def leak_error(leaks: list[tuple[str, str]], env: str) -> BuildError:
+    names = sorted({name for _, name in leaks})
+    plural = len(names) > 1
+    hint = LEAK_HINT.format(names=", ".join(names), verb="are" if plural else "is",
+                            pronoun="their values" if plural else "its value", env=env)
+    if len(leaks) == 1:
+        file, name = leaks[0]
+        return BuildError(LEAK.format(name=name, file=file), hint=hint)
+    files = len({file for file, _ in leaks})
+    lines = [f"  {name}  in {file}" for file, name in leaks[:LISTED]]
+    if len(leaks) > LISTED:
+        lines.append(f"  ... and {len(leaks) - LISTED} more")
+    return BuildError(LEAKS.format(count=files) + "\n" + "\n".join(lines), hint=hint)
+
+
+def secret_looking_keys(config: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of the keys of ``config`` (at any depth) named like secrets."""
+    found = []
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if any(fnmatchcase(str(key).upper(), pattern) for pattern in SECRET_KEY_PATTERNS):
+            found.append(path)
+        if isinstance(value, dict):
+            found += secret_looking_keys(value, path + ".")
+    return found
