@@ -138,6 +138,42 @@ def release_env(tmp: Path, **extra: str) -> dict:
     return env
 
 
+class Release:
+    """bin/hello with its own RELEASE_TMP and port; every daemon it starts is stopped."""
+
+    def __init__(self, root: Path, tmp: Path, **env: str) -> None:
+        self.root, self.port = root, free_port()
+        env.setdefault("RELEASE_TMP", str(tmp / "rt"))
+        self.env = release_env(tmp, PORT=str(self.port), HOST="127.0.0.1", **env)
+        self.env["DATABASE_URL"] = f"sqlite:///{tmp}/hello.db"
+        self.pids: set[int] = set()
+
+    def __call__(self, *args: str, check: bool = False, input: str | None = None,
+                 **extra_env: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(self.root / "bin" / "hello"), *args], text=True,
+                              capture_output=True, timeout=120, input=input,
+                              env=dict(self.env, **extra_env))
+        if check:
+            assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}{proc.stderr}"
+        return proc
+
+    def daemon(self, *args: str) -> int:
+        self("daemon", *args, check=True)
+        pid = int(self("pid", *args, check=True).stdout)
+        self.pids.add(pid)
+        return pid
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def cleanup(self) -> None:
+        for pid in self.pids:
+            try:
+                os.killpg(os.getpgid(pid), 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 @pytest.fixture(scope="session")
 def hello_project(tmp_path_factory) -> Path:
     return copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("hello") / "hello")

@@ -3,9 +3,10 @@ the database. Static files are served by WhiteNoise: digested names with far-fut
 gzip/brotli siblings by content negotiation."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 
 from hello import db
 from twelve import get_env
@@ -30,5 +31,12 @@ def create_app() -> Flask:
     @app.get("/visits")
     def visits():
         return jsonify(visits=db.count_visit())
+
+    @app.get("/slow")
+    def slow():
+        # Shows graceful draining: a stop or restart lets this finish (at most 5 s).
+        seconds = min(float(request.args.get("seconds", 1)), 5.0)
+        time.sleep(seconds)
+        return jsonify(slept=seconds)
 
     return app
