@@ -58,6 +58,7 @@ def test_unit_defaults(shop):
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
     assert service["CapabilityBoundingSet"] == ""
     assert "WatchdogSec" not in service and "Requires" not in unit(text)["Unit"]
+    assert "RuntimeDirectoryPreserve" not in service, "one process type: removed on stop"
     assert not (shop / "rel/systemd/shop.socket").exists()
     assert "useradd --system" in proc.stdout and "systemctl enable --now shop" in proc.stdout
 
@@ -73,6 +74,20 @@ def test_unit_options(shop):
     assert "Requires=shop.socket\nAfter=shop.socket" in text
     socket = unit((shop / "rel/systemd/shop.socket").read_text())["Socket"]
     assert socket["ListenStream"] == "127.0.0.1:8080" and socket["FileDescriptorName"] == "web"
+
+
+def test_a_unit_per_process_type_sharing_the_runtime_directory(tmp_path):
+    root = write_project(tmp_path / "shop", extra='[tool.twelve.processes]\n'
+                                                  'worker = "shop.jobs:main"\n')
+    proc = twelve("gen.systemd", "--socket", cwd=root)
+    assert "systemctl enable --now shop.socket shop.service shop-worker.service" in proc.stdout
+    web = (root / "rel/systemd/shop.service").read_text()
+    worker = (root / "rel/systemd/shop-worker.service").read_text()
+    assert unit(worker)["Service"]["ExecStart"] == "/opt/shop/bin/shop start worker"
+    assert unit(worker)["Service"]["ExecReload"] == "/opt/shop/bin/shop restart worker"
+    assert "Requires=shop.socket" in web and "shop.socket" not in worker
+    for text in (web, worker):
+        assert "RuntimeDirectory=shop\n" in text and "RuntimeDirectoryPreserve=yes" in text
 
 
 def test_socket_defaults_to_port_4000(shop):

@@ -1,5 +1,6 @@
-"""`twelve gen.systemd`: a hardened systemd unit for the release, an optional socket unit
-and the EnvironmentFile template, in ``rel/systemd/``.
+"""`twelve gen.systemd`: hardened systemd units for the release — ``NAME.service`` for web
+and ``NAME-TYPE.service`` for every other process type — an optional socket unit and the
+EnvironmentFile template, in ``rel/systemd/``.
 
 The service is ``Type=notify`` (the node sends READY=1 once listening, STOPPING=1, and
 WATCHDOG=1 when ``WatchdogSec=`` is set), reloads with ``bin/NAME restart``, is not restarted
@@ -101,19 +102,34 @@ def make_options(project: Project, *, release_root: str | None, user: str | None
     return UnitOptions(release_root=root, user=user, listen=socket, watchdog=watchdog)
 
 
+def unit_names(project: Project) -> dict[str, str]:
+    """Process type → unit name: NAME for web, NAME-TYPE for the others (12-factor VIII)."""
+    others = sorted(p for p in project.processes if p != "web")
+    return {"web": project.name, **{p: f"{project.name}-{p}" for p in others}}
+
+
 def unit_files(project: Project, options: UnitOptions, env_template: str) -> list[Generated]:
     name = project.name
-    values = {
+    units = unit_names(project)
+    common = {
         "NAME": name, "USER": options.user, "RELEASE_ROOT": options.release_root,
-        "ENV_FILE": options.env_file(name),
+        "ENV_FILE": options.env_file(name), "LISTEN": options.listen or "",
         "WATCHDOG": f"WatchdogSec={options.watchdog}" if options.watchdog else "",
-        "SOCKET_REQUIRES": (f"Requires={name}.socket\nAfter={name}.socket"
-                            if options.listen else ""),
-        "LISTEN": options.listen or "",
+        # Process types share /run/NAME: it must outlive any one of their units.
+        "PRESERVE": "RuntimeDirectoryPreserve=yes" if len(units) > 1 else "",
     }
-    files = [Generated(f"{OUTPUT_DIR}/{name}.service", render("systemd.service", **values))]
-    if options.listen:
-        files.append(Generated(f"{OUTPUT_DIR}/{name}.socket", render("systemd.socket", **values)))
+    files = []
+    for process, unit in units.items():
+        socket = options.listen is not None and process == "web"
+        values = {**common, "UNIT": unit, "PROCESS": process,
+                  "PROCESS_ARG": "" if process == "web" else f" {process}",
+                  "SOCKET_REQUIRES": f"Requires={name}.socket\nAfter={name}.socket"
+                                     if socket else ""}
+        files.append(Generated(f"{OUTPUT_DIR}/{unit}.service",
+                               render("systemd.service", **values)))
+        if socket:
+            files.append(Generated(f"{OUTPUT_DIR}/{name}.socket",
+                                   render("systemd.socket", **values)))
     files.append(Generated(f"{OUTPUT_DIR}/{name}.env", env_template, 0o600))
     return files
 
@@ -150,9 +166,10 @@ def env_template(project: Project, options: UnitOptions, *, env_name: str,
 
 def install_steps(project: Project, options: UnitOptions) -> str:
     name = project.name
-    units = [f"{OUTPUT_DIR}/{name}.service"] + (
-        [f"{OUTPUT_DIR}/{name}.socket"] if options.listen else [])
-    enable = f"{name}.socket {name}.service" if options.listen else name
+    services = [f"{unit}.service" for unit in unit_names(project).values()]
+    sockets = [f"{name}.socket"] if options.listen else []
+    units = [f"{OUTPUT_DIR}/{unit}" for unit in services + sockets]
+    enable = " ".join(sockets + services)
     env_file = options.env_file(name)
     return INSTALL.format(name=name, user=options.user, units=" ".join(units), out=OUTPUT_DIR,
                           env_dir=os.path.dirname(env_file), env_file=env_file,

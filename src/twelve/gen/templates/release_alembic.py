@@ -2,7 +2,7 @@
 
 They run in a configured system whose app is not started:
 
-    bin/migrate                                            # = bin/@NAME@ eval "@APP@.release.migrate()"
+    bin/migrate                                   # bin/@NAME@ eval "@APP@.release.migrate()"
     bin/@NAME@ eval "@APP@.release.rollback('REVISION')"   # a revision id, or 'base'
 
 The database URL is get_env("@APP@", "database_url"), which config/runtime.py sets from

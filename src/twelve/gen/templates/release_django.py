@@ -2,8 +2,10 @@
 
 They run in a configured system whose app is not started:
 
-    bin/migrate                                                  # = bin/@NAME@ eval "@APP@.release.migrate()"
-    bin/@NAME@ eval "@APP@.release.rollback('APP_LABEL', 'MIGRATION')"   # a migration name, or 'zero'
+    bin/migrate                                   # bin/@NAME@ eval "@APP@.release.migrate()"
+    bin/@NAME@ eval "@APP@.release.rollback('APP_LABEL', 'MIGRATION')"
+
+MIGRATION is a migration's name, or 'zero' to unapply all of the app's migrations.
 
 manage.py is not part of a release: these call Django's management commands directly, with
 DJANGO_SETTINGS_MODULE defaulting to SETTINGS (a module inside the release).
