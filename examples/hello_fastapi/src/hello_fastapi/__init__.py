@@ -1,0 +1,1 @@
+"""hello_fastapi: twelve's FastAPI example (async SQLAlchemy over SQLite or PostgreSQL)."""
