@@ -87,15 +87,28 @@ def run_step(step: str, release: Release, log: Log) -> Release:
     module_name, func_name = step.split(":")
     log(f"* running step {step}")
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
+        func = getattr(_import_from_project(module_name, release.project.root), func_name)
     except (ImportError, AttributeError) as e:
-        raise BuildError(f"step {step!r} cannot be loaded: {e}") from None
+        raise BuildError(f"step {step!r} cannot be loaded: {e}",
+                         hint="Step modules are imported from the project's root (and its "
+                              "src/), e.g. release_steps.py beside pyproject.toml.") from None
     result = func(release)
     if not isinstance(result, Release):
         raise BuildError(f"step {step!r} returned {type(result).__name__}, not the release",
                          hint="A step receives the release and must return it "
                               "(use dataclasses.replace to change it).")
     return result
+
+
+def _import_from_project(name: str, root: Path):
+    """Step modules live in the project, which the twelve command is not run from."""
+    added = [str(p) for p in (root, root / "src") if p.is_dir() and str(p) not in sys.path]
+    sys.path[:0] = added
+    try:
+        return importlib.import_module(name)
+    finally:
+        for path in added:
+            sys.path.remove(path)
 
 
 def assemble_release(release: Release, log: Log) -> Release:

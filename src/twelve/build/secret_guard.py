@@ -33,7 +33,8 @@ from twelve.errors import BuildError
 from twelve.runtime.env import is_set
 
 MIN_LENGTH = 8
-SECRET_KEY_PATTERNS = ("*_KEY", "*_SECRET", "*PASSWORD*", "*TOKEN*")
+# Names that look like secrets. *SECRET* rather than *_SECRET: it also catches secret_key_base.
+SECRET_KEY_PATTERNS = ("*_KEY", "*SECRET*", "*PASSWORD*", "*TOKEN*")
 LISTED = 20  # leaks named in one error; the count covers them all
 
 LEAK = "the value of the secret {name} is in {file}"

@@ -1,0 +1,185 @@
+"""The example's release as an artifact: two clean builds give the same tarball, which runs
+wherever it is extracted; the SBOM is valid CycloneDX; a leaked secret fails the build."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+import tomllib
+from email.parser import HeaderParser
+from pathlib import Path
+
+import pytest
+
+from conftest import (EXAMPLES, SECRET, copy_project, free_port, get, release_env, tree_digest,
+                      twelve)
+
+pytestmark = pytest.mark.slow
+
+EPOCH = 1_700_000_000
+ENV = {"TWELVE_ENV": "prod", "SOURCE_DATE_EPOCH": str(EPOCH)}
+
+
+STEP_MODULE = """\
+import json
+from dataclasses import replace
+
+
+def record(release):
+    (release.project.root / "step.json").write_text(json.dumps(
+        {"name": release.name, "version": release.version,
+         "assembled": (release.version_dir / "release.json").is_file()}))
+    return replace(release)
+"""
+
+
+def with_tar_step(project: Path) -> Path:
+    """The example's steps, then a "module:function" step of the project's own, then "tar"."""
+    path = project / "pyproject.toml"
+    text = path.read_text()
+    steps = tomllib.loads(text)["tool"]["twelve"].get("steps", ["assemble"])
+    line = "steps = " + json.dumps(steps + ["release_steps:record", "tar"])
+    (project / "release_steps.py").write_text(STEP_MODULE)
+    if re.search(r"(?m)^steps\s*=", text):
+        text = re.sub(r"(?m)^steps\s*=.*$", line, text, count=1)
+    else:
+        text = text.replace("[tool.twelve]\n", f"[tool.twelve]\n{line}\n", 1)
+    path.write_text(text)
+    return project
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """Two clean builds of the example, separate copies and _build dirs, same epoch. The
+    COOKIE is an input of a build like the lock (random, kept in the release root, never
+    derived from the source), so the second root starts with the first's."""
+    base = tmp_path_factory.mktemp("artifacts")
+    first = with_tar_step(copy_project(EXAMPLES / "hello", base / "one" / "hello"))
+    second = with_tar_step(copy_project(EXAMPLES / "hello", base / "two" / "hello"))
+    twelve("release", cwd=first, env=ENV)
+    cookie = Path("_build/prod/rel/hello/releases/COOKIE")
+    (second / cookie).parent.mkdir(parents=True)
+    shutil.copy2(first / cookie, second / cookie)
+    # From elsewhere, as the `twelve` script runs: the step module is found in the project.
+    twelve("release", "--project", "hello", cwd=second.parent, env=ENV)
+    return first, second
+
+
+def tarball(project: Path) -> Path:
+    return project / "_build" / "prod" / "hello-0.1.0.tar.gz"
+
+
+def differing_members(a: Path, b: Path) -> list[str]:
+    def digests(path):
+        with tarfile.open(path) as tar:
+            return {m.name: (m.mode, m.mtime, m.uid, m.linkname,
+                             hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+                             if m.isfile() else "") for m in tar.getmembers()}
+    left, right = digests(a), digests(b)
+    return sorted(n for n in left.keys() | right.keys() if left.get(n) != right.get(n))
+
+
+def test_two_clean_builds_give_identical_tarballs(builds):
+    first, second = (tarball(p) for p in builds)
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)]
+    assert digests[0] == digests[1], \
+        f"the tarballs differ in: {differing_members(first, second)[:20]}"
+
+
+def test_a_module_function_step_of_the_project_receives_the_release(builds):
+    for project in builds:
+        assert json.loads((project / "step.json").read_text()) == \
+            {"name": "hello", "version": "0.1.0", "assembled": True}
+
+
+def test_tarball_holds_this_release_only_normalised(builds):
+    with tarfile.open(tarball(builds[0])) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names, key=lambda n: n.split("/"))
+    for expected in ("bin/hello", "lib/hello/web.py", "python/bin/python3",
+                     "releases/0.1.0/release.json", "releases/0.1.0/sbom.cdx.json",
+                     "releases/0.1.0/build_config.json", "releases/CURRENT", "releases/COOKIE"):
+        assert expected in names, expected
+    assert not [n for n in names if n == "tmp" or n.startswith("tmp/")]
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == \
+        {(0, 0, "", "", EPOCH)}
+    modes = {m.name: m.mode for m in members}
+    assert (modes["bin/hello"], modes["releases/COOKIE"]) == (0o755, 0o400)
+    raw = tarball(builds[0]).read_bytes()
+    assert raw[3] == 0 and raw[4:8] == b"\0\0\0\0", "gzip header: no name, mtime 0"
+
+
+def test_installers_leave_no_build_paths_or_times_in_lib(builds):
+    lib = builds[0] / "_build/prod/rel/hello/lib"
+    assert not list(lib.glob("*.dist-info/direct_url.json"))
+    assert not list(lib.glob("*.dist-info/uv_cache.json"))
+    for record in lib.glob("*.dist-info/RECORD"):
+        for line in record.read_text().splitlines():
+            assert (lib / line.split(",")[0]).exists(), f"{record.parent.name}: {line}"
+
+
+def test_the_extracted_tarball_runs_and_verifies(builds, tmp_path, nodes):
+    target = tmp_path / "opt" / "hello"
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "-xzf", str(tarball(builds[0])), "-C", str(target)], check=True)
+    hello = str(target / "bin" / "hello")
+    env = release_env(tmp_path)
+    verified = subprocess.run([hello, "verify"], env=env, capture_output=True, text=True)
+    assert (verified.returncode, verified.stdout.split(":")[0]) == (0, "ok"), verified.stderr
+    migrated = subprocess.run([hello, "eval", "hello.release.migrate()"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    node = nodes([hello, "start"], release_env(tmp_path, PORT=str(port)), port).wait_ready()
+    status, body, _ = get(node.url("/"))
+    assert status == 200, body
+    assert node.terminate() == 0
+
+
+def test_sbom_is_valid_cyclonedx_listing_what_is_installed(builds):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    release = builds[0] / "_build/prod/rel/hello"
+    text = (release / "releases/0.1.0/sbom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    listed = {c["name"].lower(): c for c in json.loads(text)["components"]}
+    for name in ("flask", "sqlalchemy"):
+        meta = next((release / "lib").glob(f"{name}-*.dist-info/METADATA"))
+        installed = HeaderParser().parsestr(meta.read_text())["Version"]
+        assert listed[name]["version"] == installed
+        assert listed[name]["purl"] == f"pkg:pypi/{name}@{installed}"
+        assert listed[name]["hashes"]
+    assert listed["cpython"]["type"] == "platform"
+    manifest = json.loads((release / "releases/0.1.0/release.json").read_text())
+    assert listed["cpython"]["version"] == manifest["python"]["version"]
+    assert "releases/0.1.0/sbom.cdx.json" in manifest["files"]
+
+
+def test_a_secret_copied_into_the_build_config_fails_the_build(builds):
+    project = builds[0]
+    release = project / "_build/prod/rel/hello"
+    before, tar_before = tree_digest(release), tarball(project).read_bytes()
+    prod = project / "config" / "prod.py"
+    original = prod.read_text()
+    prod.write_text(original + "\nimport os\n"
+                    "config('hello', copied=os.environ['SECRET_KEY_BASE'])\n")
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, check=False,
+                      env=dict(ENV, SECRET_KEY_BASE=SECRET))
+    finally:
+        prod.write_text(original)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("error: the value of the secret SECRET_KEY_BASE is in "
+            "releases/0.1.0/build_config.json") in proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert tree_digest(release) == before
+    assert tarball(project).read_bytes() == tar_before
+    assert [p.name for p in release.parent.iterdir()] == ["hello"]
+    assert sorted(p.name for p in tarball(project).parent.iterdir()) == \
+        ["hello-0.1.0.tar.gz", "rel"]
