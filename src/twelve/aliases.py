@@ -2,9 +2,12 @@
 ``twelve run NAME`` and usable as release steps (e.g. ``"assets.deploy"`` before ``assemble``).
 
 Each command of an alias is another alias (when the command is exactly an alias name) or a shell
-command (``sh -c``, in the project's root), where ``twelve`` is this twelve, whatever else is
-on PATH, and the project's ``node_modules/.bin`` comes before the rest of PATH. The first failure
-stops the alias, and twelve exits with that command's own exit code.
+command (``sh -c``, in the project's root), where ``twelve`` is this twelve and ``uv`` the uv it
+builds with, whatever else is on PATH, and the project's ``node_modules/.bin`` comes before the
+rest of PATH. ``import twelve`` finds this twelve too (PYTHONPATH), so a command that runs the
+project's own Python — ``uv run --frozen python manage.py collectstatic``, whose settings read
+``twelve.get_env`` — works on a build machine where twelve is not in the project's environment.
+The first failure stops the alias, and twelve exits with that command's own exit code.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import sys
 import tempfile
 from typing import Callable
 
+import twelve
+from twelve.build.deps import uv_binary
 from twelve.errors import ProjectError, TwelveError
 from twelve.project import Project
 
@@ -49,13 +54,21 @@ def run_alias(project: Project, name: str, *, log: Callable[[str], None],
 
 
 def _run_command(project: Project, command: str) -> int:
-    """``sh -c command`` with this twelve first on PATH, then the project's node tools."""
-    with tempfile.TemporaryDirectory(prefix="twelve-alias-") as shim_dir:
-        shim = os.path.join(shim_dir, "twelve")
+    """``sh -c command`` with this twelve (and its uv) first on PATH, then the project's node
+    tools, and this twelve importable."""
+    with tempfile.TemporaryDirectory(prefix="twelve-alias-") as work:
+        shims, importable = os.path.join(work, "bin"), os.path.join(work, "lib")
+        os.mkdir(shims)
+        os.mkdir(importable)
+        shim = os.path.join(shims, "twelve")
         with open(shim, "w") as f:
             f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m twelve "$@"\n')
         os.chmod(shim, 0o755)
+        os.symlink(uv_binary(), os.path.join(shims, "uv"))
+        # Only the twelve package, not the site-packages it is installed in.
+        os.symlink(os.path.dirname(twelve.__file__), os.path.join(importable, "twelve"))
         env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([shim_dir, str(project.root / "node_modules" / ".bin"),
+        env["PATH"] = os.pathsep.join([shims, str(project.root / "node_modules" / ".bin"),
                                        env.get("PATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (importable, env.get("PYTHONPATH")) if p)
         return subprocess.run(["sh", "-c", command], cwd=project.root, env=env).returncode

@@ -1,9 +1,14 @@
 """Aliases: commands in order, nested aliases, twelve subcommands, first failure's exit code."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+import twelve
 
 PYPROJECT = """
 [project]
@@ -20,6 +25,8 @@ two = "echo two >> log.txt"
 secret = ["twelve gen.secret 40 > secret.txt"]
 failing = ["echo before >> log.txt", "sh -c 'exit 7'", "echo after >> log.txt"]
 loop = ["loop"]
+python = ["uv --version > uv.txt",
+          "/usr/bin/python3 -c 'import os, twelve; print(os.path.realpath(twelve.__file__))' > twelve.txt"]
 """
 
 
@@ -52,3 +59,14 @@ def test_unknown_alias_and_cycles(tmp_path):
     assert unknown.returncode == 2 and "unknown alias 'nope'" in unknown.stderr
     loop = run(tmp_path, "loop")
     assert loop.returncode == 2 and "alias cycle: loop → loop" in loop.stderr
+
+
+def test_uv_and_twelve_are_reachable_from_the_projects_own_python(tmp_path):
+    """`uv run python manage.py …` in an alias: uv is twelve's, and `import twelve` works in a
+    Python that does not have twelve installed (here the system's, without the test venv)."""
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("no /usr/bin/python3")
+    proc = run(tmp_path, "python")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "uv.txt").read_text().startswith("uv ")
+    assert (tmp_path / "twelve.txt").read_text().strip() == os.path.realpath(twelve.__file__)
