@@ -41,10 +41,14 @@ def exposure(unit: Path) -> float:
 
 @pytest.fixture(scope="module")
 def units(hello_release, tmp_path_factory) -> Path:
-    """The example's units, pointing at the session's built release (ExecStart must exist)."""
+    """The example's units, pointing at the session's built release (ExecStart must exist),
+    which is also where the EnvironmentFile template comes from."""
     project = copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("units") / "hello")
-    twelve("gen.systemd", "--release-root", str(hello_release), "--socket", "127.0.0.1:4000",
-           "--watchdog", "2", cwd=project)
+    (project / "_build").symlink_to(hello_release.parents[2])
+    proc = twelve("gen.systemd", "--release-root", str(hello_release), "--socket",
+                  "127.0.0.1:4000", "--watchdog", "2", cwd=project)
+    assert "* environment template from _build/prod/rel/hello/bin/hello env --example" \
+        in proc.stdout
     return project / "rel" / "systemd"
 
 

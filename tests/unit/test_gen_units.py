@@ -45,6 +45,8 @@ def shop(tmp_path):
 def test_unit_defaults(shop):
     proc = twelve("gen.systemd", cwd=shop)
     assert [l for l in proc.stdout.splitlines() if l.startswith("* ")] == [
+        "* environment template from config/runtime.py (TWELVE_ENV=prod); build the release "
+        "first (_build/prod/rel/shop) to take it from the release itself",
         "* creating rel/systemd/shop.service", "* creating rel/systemd/shop.env"]
     text = (shop / "rel/systemd/shop.service").read_text()
     service = unit(text)["Service"]
@@ -130,6 +132,32 @@ def test_env_template_is_the_units_environment(shop):
     # What systemd would read: only uncommented NAME=value lines, none the unit manages.
     assigned = [l.split("=", 1)[0] for l in text.splitlines() if l and not l.startswith("#")]
     assert assigned == ["DATABASE_URL", "PORT", "HOST", "WEB_CONCURRENCY"]
+
+
+FAKE_RELEASE = """\
+#!/bin/sh
+[ "$1 $2" = "env --example" ] || exit 2
+[ -e "${0%/*}/fail" ] && { echo "error: invalid runtime configuration" >&2; exit 78; }
+printf '# STATE_DIRECTORY: path\\nSTATE_DIRECTORY=%s\\n\\n' "$STATE_DIRECTORY"
+printf '# FROM_RELEASE: str, default %s\\nFROM_RELEASE=%s\\n' "${SECRET_KEY_BASE:-none}" "$RELEASE_TMP"
+"""
+
+
+def test_env_template_comes_from_the_built_release_when_there_is_one(shop):
+    launcher = shop / "_build/prod/rel/shop/bin/shop"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(FAKE_RELEASE)
+    launcher.chmod(0o755)
+    proc = twelve("gen.systemd", cwd=shop, env={"SECRET_KEY_BASE": "leaked"})
+    assert "* environment template from _build/prod/rel/shop/bin/shop env --example" in proc.stdout
+    text = (shop / "rel/systemd/shop.env").read_text()
+    assert "# FROM_RELEASE: str, default none\nFROM_RELEASE=/run/shop\n" in text
+    assert "# STATE_DIRECTORY: set by shop.service (StateDirectory=shop)" in text
+    assert "DATABASE_URL" not in text and "leaked" not in text
+
+    (launcher.parent / "fail").touch()
+    failing = twelve("gen.systemd", "--force", cwd=shop, check=False)
+    assert failing.returncode == 78 and "invalid runtime configuration" in failing.stderr
 
 
 def test_env_template_of_another_env(shop):

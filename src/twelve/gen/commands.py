@@ -119,7 +119,7 @@ def cmd_gen_systemd(args: argparse.Namespace) -> int:
                                    socket=args.socket, watchdog=args.watchdog)
     env_name = os.environ.get("TWELVE_ENV") or UNIT_ENV
     template = systemd.env_template(project, options, env_name=env_name,
-                                    build_environ=dict(os.environ))
+                                    build_environ=dict(os.environ), log=_log)
     write_files(project.root, systemd.unit_files(project, options, template), force=args.force,
                 log=_log)
     _log(systemd.install_steps(project, options))
