@@ -2,8 +2,10 @@
 and deterministic."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -94,3 +96,35 @@ def test_an_interpreter_that_is_not_bundled_is_still_listed(tmp_path):
 def test_hashes_the_schema_cannot_hold_are_left_out(tmp_path, pinned):
     doc = write(tmp_path, packages=[Package("x", "1", (pinned,), None)])
     assert "hashes" not in next(c for c in doc["components"] if c["name"] == "x")
+
+
+UV_LOCK = """\
+version = 1
+
+[[package]]
+name = "markupsafe"
+version = "3.0.4"
+sdist = { url = "https://example.invalid/markupsafe-3.0.4.tar.gz", hash = "sha256:%s" }
+wheels = [
+    { url = "https://example.invalid/markupsafe-3.0.4-cp311-cp311-macosx_11_0_arm64.whl", hash = "sha256:%s" },
+    { url = "https://example.invalid/markupsafe-3.0.4-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl", hash = "sha256:%s" },
+]
+""" % ("1" * 64, "2" * 64, "3" * 64)
+
+
+def test_the_installed_wheel_is_hashed_not_every_file_of_the_version(tmp_path):
+    release = staging_release(tmp_path)
+    lock = tmp_path / "uv.lock"
+    lock.write_text(UV_LOCK)
+    wheel = release.staging / "lib" / "markupsafe-3.0.4.dist-info" / "WHEEL"
+    wheel.parent.mkdir(parents=True)
+    wheel.write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_17_x86_64\n"
+                     "Tag: cp311-cp311-manylinux2014_x86_64\n")
+    release = dataclasses.replace(release, project=SimpleNamespace(lock_file=lock))
+    pinned = tuple(f"sha256:{d * 64}" for d in "123")
+    packages = [Package("MarkupSafe", "3.0.4", pinned, None), Package("other", "1.0", pinned[:2])]
+    sbom.write_sbom(release, INFO, "3.11.7", packages, None)
+    doc = json.loads((release.version_dir / "sbom.cdx.json").read_text())
+    hashes = {c["name"]: [h["content"] for h in c.get("hashes", [])] for c in doc["components"]}
+    assert hashes["MarkupSafe"] == ["3" * 64]
+    assert hashes["other"] == ["1" * 64, "2" * 64], "not in uv.lock: every pinned hash"

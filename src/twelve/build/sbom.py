@@ -1,8 +1,8 @@
 """``releases/VSN/sbom.cdx.json``: the release's software bill of materials, CycloneDX 1.6 JSON.
 
 The subject (``metadata.component``) is the release, an application. Its components are every
-distribution installed in ``lib/`` (name, version, ``pkg:pypi`` purl, the hashes the lock
-pinned, the licence its metadata declares), twelve's runtime (copied into ``lib/twelve``), and
+distribution installed in ``lib/`` (name, version, ``pkg:pypi`` purl, the hash of the file
+installed, the licence its metadata declares), twelve's runtime (copied into ``lib/twelve``), and
 the interpreter: a ``platform`` component ``cpython`` with, when it is bundled, the shared
 libraries vendored into ``python/lib`` as sub-components hashed from the release's own files.
 
@@ -14,8 +14,11 @@ the document itself, the timestamp is SOURCE_DATE_EPOCH when it is set and absen
 from __future__ import annotations
 
 import hashlib
+import itertools
+import tomllib
 import uuid
 from datetime import datetime, timezone
+from email.parser import HeaderParser
 from pathlib import Path
 
 import twelve
@@ -52,8 +55,10 @@ def make_bom(release: Release, info: Interpreter | None, python_version: str,
 
     subject = Component(type=ComponentType.APPLICATION, name=release.name,
                         version=release.version, bom_ref=f"release:{release.name}")
-    components = [_package(p) for p in packages] + [_runtime(), _python(release, info,
-                                                                           python_version)]
+    installed = installed_wheel_hashes(getattr(release.project, "lock_file", None),
+                                       release.staging / "lib")
+    components = [_package(p, installed.get((normalise(p.name), p.version)))
+                  for p in packages] + [_runtime(), _python(release, info, python_version)]
     bom = Bom()
     bom.metadata.component = subject
     bom.metadata.timestamp = (datetime.fromtimestamp(epoch, timezone.utc)
@@ -66,13 +71,46 @@ def make_bom(release: Release, info: Interpreter | None, python_version: str,
     return bom
 
 
-def _package(package: Package):
+def installed_wheel_hashes(lock_file: Path | None, lib: Path) -> dict[tuple[str, str], str]:
+    """(name, version) → the lock's hash of the very wheel installed in ``lib``, found by its
+    tags (``*.dist-info/WHEEL``) among the wheels uv.lock lists. The exported requirements
+    pin every file of a version, one per platform; only uv.lock says which file is which."""
+    if lock_file is None or not lock_file.is_file():
+        return {}
+    locked = {}
+    for package in tomllib.loads(lock_file.read_text(encoding="utf-8")).get("package", []):
+        for wheel in package.get("wheels", []):
+            filename = (wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
+            key = (normalise(package.get("name", "")), package.get("version"), _tags(filename))
+            locked[key] = wheel.get("hash")
+    found = {}
+    for wheel_file in sorted(lib.glob("*.dist-info/WHEEL")):
+        name, _, version = wheel_file.parent.name[:-len(".dist-info")].rpartition("-")
+        tags = frozenset(HeaderParser().parsestr(wheel_file.read_text()).get_all("Tag") or [])
+        digest = locked.get((normalise(name), version, tags))
+        if digest:
+            found[(normalise(name), version)] = digest
+    return found
+
+
+def _tags(filename: str) -> frozenset[str]:
+    """The tags a wheel's file name stands for (compressed tag sets expanded)."""
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) < 5:
+        return frozenset()
+    python, abi, platform = parts[-3:]
+    return frozenset("-".join(t) for t in itertools.product(
+        python.split("."), abi.split("."), platform.split(".")))
+
+
+def _package(package: Package, installed_hash: str | None):
     from cyclonedx.model.component import Component, ComponentType
     from packageurl import PackageURL
 
     purl = PackageURL("pypi", name=normalise(package.name), version=package.version)
     licenses = [_license(package.license)] if package.license else []
-    hashes = [_hash(h) for h in sorted(set(package.hashes))]
+    pinned = [installed_hash] if installed_hash else sorted(set(package.hashes))
+    hashes = [_hash(h) for h in pinned]
     return Component(type=ComponentType.LIBRARY, name=package.name, version=package.version,
                      purl=purl, bom_ref=str(purl), licenses=licenses,
                      hashes=[h for h in hashes if h is not None])
