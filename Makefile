@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean bench-digest
 
 setup: $(STAMP)
 
@@ -19,7 +19,15 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The example's front-end tools (esbuild, pinned in package-lock.json), installed locally.
+NODE_STAMP := examples/hello/node_modules/.installed
+$(NODE_STAMP): examples/hello/package.json examples/hello/package-lock.json
+	@command -v npm >/dev/null 2>&1 || \
+	  { echo "error: npm is missing; the example builds its assets with esbuild from npm: install Node.js 18+ with npm" >&2; exit 1; }
+	cd examples/hello && npm ci --no-audit --no-fund
+	touch $@
+
+demo: $(STAMP) $(NODE_STAMP)
 	cd examples/hello && TWELVE_ENV=prod $(BIN)/twelve release --overwrite
 	@echo "* generating SECRET_KEY_BASE and migrating the database (SQLite, ~/.local/state/hello)"
 	@export SECRET_KEY_BASE="$$($(BIN)/twelve gen.secret)" && \
@@ -27,8 +35,12 @@ demo: $(STAMP)
 	  echo "* serving on http://localhost:4000 (Ctrl-C stops)" && \
 	  exec examples/hello/_build/prod/rel/hello/bin/hello start
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# twelve digest on 5,000 generated files: files/s, parallel against single-threaded.
+bench-digest: $(STAMP)
+	$(BIN)/python benchmarks/digest.py
 
 clean:
 	rm -rf $(VENV) examples/*/_build .pytest_cache
