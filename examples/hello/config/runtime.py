@@ -8,9 +8,14 @@ from twelve import config, config_env, env
 # (possibly read-only) release. systemd's StateDirectory= sets STATE_DIRECTORY.
 state_dir = env.path("STATE_DIRECTORY", default=Path.home() / ".local" / "state" / "hello",
                      help="writable directory for the default SQLite database")
-config("hello",
-       database_url=env.url("DATABASE_URL", default=f"sqlite:///{state_dir}/hello.db",
-                            help="SQLAlchemy database URL"))
+database_url = env.url("DATABASE_URL", default=f"sqlite:///{state_dir}/hello.db",
+                       help="SQLAlchemy database URL (sqlite:///… or postgresql://…)")
+# SQLAlchemy reads postgresql:// as psycopg2; the release ships psycopg (3), so name it.
+# Heroku-style postgres:// is the same. A URL that already names a driver is kept as it is.
+for scheme in ("postgresql://", "postgres://"):
+    if database_url.startswith(scheme):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix(scheme)
+config("hello", database_url=database_url)
 
 if config_env() == "prod":
     config("hello",
