@@ -406,3 +406,29 @@ def test_generated_sqlalchemy_tasks_create_missing_tables_and_refuse_rollback(tm
     down = run_task(root, db, "shop.release.rollback('x')")
     assert down.returncode == 1 and "rollback needs versioned migrations" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+# -- the docs say what the generators do --------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_every_generator_is_documented():
+    import argparse
+
+    from twelve.gen import commands
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    commands.register(sub)
+    reference, deployment = (DOCS / "commands.md").read_text(), (DOCS / "deployment.md").read_text()
+    for name in sub.choices:
+        assert f"`twelve {name}" in reference and f"twelve {name}" in deployment, name
+
+
+def test_the_documented_gen_release_output_is_the_real_one():
+    from twelve.gen import release
+
+    detected = release.Detection("alembic", ("dependency alembic",)).describe()
+    text = (DOCS / "deployment.md").read_text()
+    assert detected in text
+    assert release.USING_SCRIPTS.format(ref="hello:migrations") in text
