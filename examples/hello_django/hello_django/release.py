@@ -4,6 +4,7 @@ They run in a configured system whose app is not started:
 
     bin/migrate                                   # bin/hello_django eval "hello_django.release.migrate()"
     bin/hello_django eval "hello_django.release.rollback('APP_LABEL', 'MIGRATION')"
+    bin/hello_django eval "hello_django.release.manage('createsuperuser', '--noinput')"
 
 MIGRATION is a migration's name, or 'zero' to unapply all of the app's migrations.
 
@@ -27,6 +28,14 @@ def rollback(app_label: str, migration: str) -> None:
     """Migrate ``app_label`` back to ``migration`` (`manage.py migrate APP_LABEL MIGRATION`)."""
     call_command = _setup()
     call_command("migrate", app_label, migration, interactive=False)
+
+
+def manage(*args: str) -> None:
+    """Any management command, as `manage.py ARGS...` would run it: ``manage("check",
+    "--deploy")``; ``manage("createsuperuser", "--noinput")`` with DJANGO_SUPERUSER_USERNAME,
+    DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD in the environment."""
+    call_command = _setup()
+    call_command(*args)
 
 
 def _setup():
