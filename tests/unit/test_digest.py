@@ -145,7 +145,8 @@ def test_root_urls_follow_the_prefix(tmp_path):
     root = tmp_path / "static"
     (root / "img").mkdir(parents=True)
     (root / "img/a.png").write_bytes(PNG)
-    (root / "app.css").write_text(".a{background:url(/img/a.png)}.b{background:url(/static/img/a.png)}")
+    (root / "app.css").write_text(".a{background:url(/img/a.png)}"
+                                  ".b{background:url(/static/img/a.png)}")
     digest_directory(root, prefix="/", mtime=NOW)
     latest = load(root)["latest"]
     css = (root / latest["app.css"]).read_text()
@@ -290,7 +291,7 @@ def test_a_reference_cycle_still_gives_names_that_match_bytes(tmp_path):
     (root / "b.css").write_text('@import url("a.css");\n.b{}')
     digest_directory(root, mtime=NOW)
     data = load(root)
-    a, b = (root / data["latest"]["a.css"]).read_text(), (root / data["latest"]["b.css"]).read_text()
+    a, b = ((root / data["latest"][name]).read_text() for name in ("a.css", "b.css"))
     assert data["latest"]["b.css"] in a and 'url("a.css")' in b
     for digested, entry in data["digests"].items():
         assert entry["digest"] == md5((root / digested).read_bytes())

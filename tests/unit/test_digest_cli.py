@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,9 +19,9 @@ static_dir = "public"
 """
 
 
-def twelve(*args, cwd):
+def twelve(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "twelve", *args], cwd=cwd, capture_output=True,
-                          text=True)
+                          text=True, env={**os.environ, **(env or {})})
 
 
 def project(tmp_path):
@@ -39,6 +40,17 @@ def test_digest_defaults_to_the_projects_static_dir(tmp_path):
     assert (tmp_path / "public" / latest["css/app.css"]).exists()
 
 
+def test_source_date_epoch_is_the_recorded_mtime(tmp_path):
+    project(tmp_path)
+    proc = twelve("digest", cwd=tmp_path, env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert proc.returncode == 0, proc.stderr
+    digests = json.loads((tmp_path / "public/cache_manifest.json").read_text())["digests"]
+    assert [d["mtime"] for d in digests.values()] == [1_700_000_000 + 62_167_219_200]
+    bad = twelve("digest", cwd=tmp_path, env={"SOURCE_DATE_EPOCH": "yesterday"})
+    assert bad.returncode == 1
+    assert "SOURCE_DATE_EPOCH='yesterday' is not a Unix timestamp" in bad.stderr
+
+
 def test_digest_dir_output_and_no_compile(tmp_path):
     project(tmp_path)
     proc = twelve("digest", "public", "-o", "out", "--no-compile", "-j", "1", cwd=tmp_path)
@@ -49,7 +61,7 @@ def test_digest_dir_output_and_no_compile(tmp_path):
 
 def test_clean_and_clean_all(tmp_path):
     project(tmp_path)
-    twelve("digest", cwd=tmp_path)
+    twelve("digest", cwd=tmp_path, env={"SOURCE_DATE_EPOCH": "1700000000"})  # long ago
     (tmp_path / "public/css/app.css").write_text("body{color:red}")
     twelve("digest", cwd=tmp_path)
     kept = twelve("digest.clean", cwd=tmp_path)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from twelve.errors import OK, BuildError, UsageError
+from twelve.runtime.static import DEFAULT_PREFIX
 
 DEFAULT_KEEP = 2
 DEFAULT_AGE = 3600
@@ -39,9 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     digest.add_argument("-o", "--output", metavar="OUT",
                         help="write the digested files, originals and manifest to OUT "
                              "instead of DIR")
-    digest.add_argument("--prefix", default="/static", metavar="URL",
-                        help="the URL DIR is served at, to digest root URLs such as "
-                             "url(/static/logo.png) in CSS (default: /static)")
+    digest.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="URL",
+                        help="the URL DIR is served at, to digest root URLs such as url("
+                             f"{DEFAULT_PREFIX}/logo.png) in CSS (default: {DEFAULT_PREFIX})")
     digest.add_argument("--no-compile", dest="compressed", action="store_false",
                         help="fingerprint only: write no .gz/.br siblings")
     digest.add_argument("-j", "--jobs", type=int, metavar="N",
@@ -74,14 +77,16 @@ def _project_option(parser: argparse.ArgumentParser) -> None:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from twelve.assets.digest import digest_directory
+    from twelve.assets.manifest import build_time
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(NO_JOBS.format(value=args.jobs), hint="usage: twelve digest [DIR] [-j N]")
     directory = static_directory(args, "digest")
+    mtime = build_time(os.environ)  # SOURCE_DATE_EPOCH: a bad value fails before any work
     with _os_errors("digest"):
         report = digest_directory(directory, Path(args.output) if args.output else None,
                                   prefix=args.prefix, compressed=args.compressed,
-                                  jobs=args.jobs)
+                                  jobs=args.jobs, mtime=mtime)
     how = ", ".join(report.encodings) if report.encodings else "not compressed"
     print(DIGESTED.format(files=report.files, directory=_show(report.output), how=how,
                           manifest=_show(report.manifest)), flush=True)
@@ -124,21 +129,14 @@ def static_directory(args: argparse.Namespace, command: str) -> Path:
     return load_project(root).static_dir
 
 
-class _os_errors:
+@contextmanager
+def _os_errors(what: str) -> Iterator[None]:
     """OSError → one BuildError naming the file and the reason."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, tb) -> bool:
-        if not isinstance(error, OSError):
-            return False
+    try:
+        yield
+    except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
-        raise BuildError(OS_ERROR.format(what=self.what, reason=error.strerror or error,
-                                         where=where),
+        raise BuildError(OS_ERROR.format(what=what, reason=error.strerror or error, where=where),
                          hint=NO_SPACE_HINT if error.errno == errno.ENOSPC else None) from None
 
 

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import os
 import posixpath
-import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,10 +28,9 @@ from typing import Callable, Iterator
 
 from twelve.assets import compress, manifest, rewrite
 from twelve.errors import BuildError
-
-DEFAULT_PREFIX = "/static"
-# name-<32 hex>.ext: what phx.digest writes, and what is never digested again.
-DIGESTED_NAME = re.compile(r"-[0-9a-f]{32}(\.[^./]*)?$")
+# One declaration for the builder and the runtime: the URL prefix, and name-<32 hex>.ext, what
+# phx.digest writes and what is never digested again.
+from twelve.runtime.static import DEFAULT_PREFIX, DIGESTED_NAME
 
 NO_DIRECTORY = "the static directory {path} does not exist"
 NO_DIRECTORY_HINT = ("Build the assets first (e.g. `twelve run assets.deploy`), or name the "

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from twelve.assets.compress import COMPRESSED_SUFFIXES
 from twelve.errors import BuildError
-
-MANIFEST_NAME = "cache_manifest.json"
+from twelve.runtime.static import MANIFEST_NAME
 VERSION = 1
 TMP_MARK = ".twelve-tmp-"  # in the names of files being written; never taken as input
 # Seconds from 0000-01-01 to 1970-01-01 in the proleptic Gregorian calendar (Erlang's epoch).
@@ -35,8 +34,17 @@ BAD_MANIFEST_HINT = ("Delete it and run `twelve digest` again: the digested file
 
 
 def now() -> int:
-    """The current time as a manifest ``mtime``."""
+    """The clock, as a manifest ``mtime`` (what digest.clean compares ages with)."""
     return int(time.time()) + GREGORIAN_EPOCH_OFFSET
+
+
+def build_time(environ) -> int:
+    """The ``mtime`` to record for this run: ``SOURCE_DATE_EPOCH`` when set, so that two builds
+    of the same sources write the same manifest (and the same release tarball); else the clock."""
+    from twelve.build.archive import source_date_epoch
+
+    epoch = source_date_epoch(environ, default=None)
+    return now() if epoch is None else epoch + GREGORIAN_EPOCH_OFFSET
 
 
 @dataclass
