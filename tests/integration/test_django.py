@@ -167,6 +167,16 @@ def test_the_environment_is_declared_and_checked(release):
     assert "too-short" not in bad.stderr + bad.stdout, "a secret is never shown"
 
 
+def test_rollback_and_other_management_commands(release):
+    release("eval", "hello_django.release.migrate()", check=True)
+    rolled = release("eval", "hello_django.release.rollback('notes', 'zero')", check=True)
+    assert "Unapplying notes.0001_initial... OK" in rolled.stdout
+    deploy = release("eval", "hello_django.release.manage('check', '--deploy')")
+    assert deploy.returncode == 0 and "security.W004" in deploy.stderr  # HSTS: a warning
+    failing = release("eval", "hello_django.release.rollback('nope', 'zero')")
+    assert failing.returncode == 1 and "No installed app with label 'nope'" in failing.stderr
+
+
 def test_same_release_over_postgresql(release, postgres_server):
     release.env["DATABASE_URL"] = postgres_server.create_database(NAME)
     assert "Applying notes.0001_initial... OK" in release(
