@@ -16,14 +16,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twelve.errors import ProjectError
+from twelve.runtime.servers import SERVERS as SERVER_TABLE
 
 RELEASE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # "package.module:attr" or "package.module:factory()" — the factory is called with no arguments.
 APP_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\(\))?$")
 CALLABLE_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-SERVERS = ("gunicorn", "uvicorn")
+SERVERS = tuple(SERVER_TABLE)
 # Which distribution provides each server, to check the project depends on it.
-SERVER_PACKAGES = {"gunicorn": "gunicorn", "uvicorn": "uvicorn"}
+SERVER_PACKAGES = {name: package for name, (_, package) in SERVER_TABLE.items()}
+# Without `server`, the framework the project depends on says WSGI or ASGI, and the first of
+# these servers the project also depends on serves it.
+ASGI_FRAMEWORKS = ("fastapi", "starlette", "quart", "litestar", "sanic")
+PREFERRED = {"wsgi": ("gunicorn", "waitress", "granian", "hypercorn"),
+             "asgi": ("uvicorn", "granian", "hypercorn")}
 STEPS = ("assemble", "tar")
 
 
@@ -108,8 +114,10 @@ SETTINGS: tuple[Setting, ...] = (
             "\"module:factory()\". Required.", _check_app),
     Setting("name", "str", None, "The release name (default: the project name with - and . "
             "turned into _). Must match ^[a-z][a-z0-9_]*$.", _check_name),
-    Setting("server", "str", None, "The HTTP server: " + " or ".join(SERVERS) + " (default: "
-            "the first of them the project depends on).", _check_server),
+    Setting("server", "str", None, "The HTTP server: " + ", ".join(SERVERS) + ". Default: "
+            "for an ASGI framework (FastAPI, Starlette, …) the first of uvicorn, granian, "
+            "hypercorn the project depends on; otherwise of gunicorn, waitress, granian, "
+            "hypercorn.", _check_server),
     Setting("include_python", "bool", True, "Bundle the build interpreter into the release "
             "(like mix's include_erts). false uses python3 from the target's PATH."),
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
@@ -311,7 +319,9 @@ def _depends_on(deps: list[str], package: str) -> bool:
 
 
 def _default_server(deps: list[str]) -> str | None:
-    return next((s for s in SERVERS if _depends_on(deps, SERVER_PACKAGES[s])), None)
+    kind = "asgi" if any(_depends_on(deps, f) for f in ASGI_FRAMEWORKS) else "wsgi"
+    candidates = [s for s in PREFERRED[kind] + SERVERS if _depends_on(deps, SERVER_PACKAGES[s])]
+    return candidates[0] if candidates else None
 
 
 def _suggest_name(value: str) -> str:

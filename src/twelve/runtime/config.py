@@ -143,18 +143,22 @@ def evaluate_build_config(config_dir, env_name: str, environ) -> dict:
 
 
 def evaluate_runtime_config(runtime_py, build_config: dict, env_name: str, environ, *,
-                            server: bool = False, source: str = "config/runtime.py") -> dict:
+                            server: bool = False, source: str = "config/runtime.py",
+                            web_servers: tuple[str, ...] = ()) -> dict:
     """Evaluate ``runtime_py`` (if any) over a copy of ``build_config``; with ``server``, also
-    read PORT, HOST and WEB_CONCURRENCY unless the config set them under "twelve". Installs the
-    result as the active configuration of this process and returns it. Raises ConfigError."""
+    read PORT, HOST, WEB_CONCURRENCY and (when ``web_servers`` names the release's default
+    server first, then the others it ships) TWELVE_SERVER, unless the config set them under
+    "twelve". Installs the result as the active configuration of this process and returns it.
+    Raises ConfigError."""
     evaluation, crash = _evaluate_runtime(runtime_py, build_config, env_name, environ,
-                                          server, source)
+                                          server, source, web_servers)
     _raise_failure(evaluation.recorder, crash, source, "runtime")
     _install(evaluation.store, env_name)
     return evaluation.store
 
 
-def _evaluate_runtime(runtime_py, build_config, env_name, environ, server, source):
+def _evaluate_runtime(runtime_py, build_config, env_name, environ, server, source,
+                      web_servers=()):
     import copy
 
     evaluation, crash = _Evaluation(copy.deepcopy(build_config), env_name, environ), None
@@ -162,11 +166,11 @@ def _evaluate_runtime(runtime_py, build_config, env_name, environ, server, sourc
         if runtime_py is not None and os.path.isfile(runtime_py):
             crash = _run_file(os.fspath(runtime_py), source, evaluation.recorder)
         if server:
-            _read_server_settings(evaluation.store)
+            _read_server_settings(evaluation.store, web_servers)
     return evaluation, crash
 
 
-def _read_server_settings(store: dict) -> None:
+def _read_server_settings(store: dict, web_servers: tuple[str, ...] = ()) -> None:
     """The 12-factor server settings, through the same readers so their problems are listed
     with the app's; a value set with config("twelve", ...) wins and its variable is not read."""
     settings = store.setdefault("twelve", {})
@@ -178,6 +182,11 @@ def _read_server_settings(store: dict) -> None:
         ("web_concurrency", lambda: env.int("WEB_CONCURRENCY", default=1, min=1,
                                             help="number of server worker processes")),
     )
+    if web_servers:
+        readers += (("server", lambda: env.str("TWELVE_SERVER", default=web_servers[0],
+                                               choices=sorted(web_servers),
+                                               help="the HTTP server (of those the release "
+                                                    "ships)")),)
     for key, read in readers:
         if key not in settings:
             settings[key] = read()
@@ -265,12 +274,12 @@ def _unfreezable(value, where: str):
 
 
 def describe_environment(runtime_py, build_config: dict, env_name: str, environ, *,
-                         server: bool = True, source: str = "config/runtime.py"
-                         ) -> list[tuple[Variable, bool]]:
+                         server: bool = True, source: str = "config/runtime.py",
+                         web_servers: tuple[str, ...] = ()) -> list[tuple[Variable, bool]]:
     """Every variable the runtime config reads, and whether ``environ`` sets it, for
     ``bin/NAME env``. Problems with values do not fail; a broken runtime.py still does."""
     evaluation, crash = _evaluate_runtime(runtime_py, build_config, env_name, environ,
-                                          server, source)
+                                          server, source, web_servers)
     if crash is not None and not evaluation.recorder.problems:
         raise crash
     return [(variable, is_set(environ, variable.name))

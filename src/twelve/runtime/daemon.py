@@ -93,9 +93,9 @@ def _await_ready(fd: int, log: Path) -> int:
             if not chunk:
                 break
             data += chunk
+            if data.startswith(b"ready"):
+                return OK  # workers forked before it may still hold the pipe open
     text = data.decode(errors="replace")
-    if text.startswith("ready"):
-        return OK
     if text.startswith("exit "):
         head, _, message = text.partition("\n")
         sys.stderr.write(message)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from twelve.runtime import control, notify, system
-from twelve.runtime.errors import ERROR, OK, BootError, TwelveError
+from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
 BOOTED_AT = "TWELVE_BOOTED_AT"  # first boot time, kept across restarts (uptime)
@@ -53,6 +53,7 @@ class Node:
             self.control.sock.close()
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
+        notify.forget_daemon()
         _die_with_parent()
 
 
@@ -87,10 +88,7 @@ def acquire_lock(release, process: str) -> int:
 
 def start(release, process: str, *, repl: bool = False) -> int:
     """Boot and serve in the foreground until stopped; exec in place on restart."""
-    targets = release.manifest.get("processes", {"web": "server"})
-    if process not in targets:
-        raise BootError(f"unknown process type {process!r}; this release defines: "
-                        f"{', '.join(sorted(targets))}")
+    target = system.process_target(release, process)
     lock_fd = acquire_lock(release, process)
     cfg = system.load_config(release, server=process == "web")
     twelve_cfg = cfg.get("twelve", {})
@@ -107,10 +105,10 @@ def start(release, process: str, *, repl: bool = False) -> int:
         session.attach_terminal(release)
     listener = None
     try:
-        if targets[process] == "server":
+        if target == "server":
             listener, restart = serve_web(release, node, twelve_cfg)
         else:
-            restart = run_function(release, node, targets[process])
+            restart = run_function(release, node, target)
     finally:
         node.control.close()
     if restart:
@@ -123,14 +121,14 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     from twelve.runtime import listen, servers
 
     settings = servers.Settings.from_config(twelve_cfg, release)
-    server = servers.get(release.manifest["server"])
+    server = servers.get(twelve_cfg["server"])
     app = system.load_app(release.manifest["app"])
-    servers.check_interface(server, app, release.manifest["app"])
+    kind = servers.check_interface(server, app, release.manifest["app"])
     sock = listen.listening_socket(settings.host, settings.port, os.environ)
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
     hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,
                           after_fork=node.after_fork)
-    server.serve(app, settings, sock, hooks)
+    servers.run(server, app, kind, settings, sock, hooks)
     return sock, hooks.restart
 
 

@@ -47,6 +47,16 @@ def report_to_daemon(text: str) -> None:
         pass
 
 
+def forget_daemon() -> None:
+    """In a forked worker: the report pipe is the node's, not the worker's."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd is not None:
+        try:
+            os.close(int(fd))
+        except (OSError, ValueError):
+            pass
+
+
 _watchdog: threading.Thread | None = None
 
 

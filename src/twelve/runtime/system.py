@@ -20,12 +20,24 @@ def config_inputs(release):
     return (runtime_py if runtime_py.is_file() else None), build_config
 
 
+def web_servers(release) -> tuple[str, ...]:
+    """The release's default server first, then every other server it ships."""
+    from twelve.runtime.servers import SERVERS
+
+    shipped = {p["name"].lower() for p in release.manifest.get("packages", [])}
+    default = release.manifest["server"]
+    others = [name for name, (_, package) in SERVERS.items()
+              if name != default and package in shipped]
+    return (default, *others)
+
+
 def load_config(release, *, server: bool) -> dict:
     """Evaluate releases/VSN/runtime.py over the frozen build config (ConfigError → 78)."""
     runtime_py, build_config = config_inputs(release)
     return runtime_config.evaluate_runtime_config(
         runtime_py, build_config, release.manifest["env"], release.environ, server=server,
-        source=f"releases/{release.vsn}/runtime.py")
+        source=f"releases/{release.vsn}/runtime.py",
+        web_servers=web_servers(release) if server else ())
 
 
 def load_app(ref: str):
@@ -81,20 +93,25 @@ def evaluate(release, code: str, args: list[str]) -> int:
     return OK
 
 
-def check(release, process: str = "web") -> str:
-    """Load the config and import what the process type runs, without running it."""
-    from twelve.runtime import servers
-
+def process_target(release, process: str) -> str:
+    """What a process type runs: "server" (the web server) or a "module:function"."""
     targets = release.manifest.get("processes", {"web": "server"})
     if process not in targets:
         raise BootError(f"unknown process type {process!r}; this release defines: "
                         f"{', '.join(sorted(targets))}")
-    load_config(release, server=process == "web")
-    if targets[process] != "server":
-        load_app(targets[process])
-        return (f"ok: {release.name} {release.vsn}: config loaded, {process} = "
-                f"{targets[process]} imported")
-    server = servers.get(release.manifest["server"])
+    return targets[process]
+
+
+def check(release, process: str = "web") -> str:
+    """Load the config and import what the process type runs, without running it."""
+    from twelve.runtime import servers
+
+    target = process_target(release, process)
+    cfg = load_config(release, server=process == "web")
+    if target != "server":
+        load_app(target)
+        return f"ok: {release.name} {release.vsn}: config loaded, {process} = {target} imported"
+    server = servers.get(cfg["twelve"]["server"])
     app = load_app(release.manifest["app"])
     kind = servers.check_interface(server, app, release.manifest["app"])
     return (f"ok: {release.name} {release.vsn}: config loaded, app {release.manifest['app']} "
@@ -104,7 +121,8 @@ def check(release, process: str = "web") -> str:
 def describe_env(release, *, example: bool) -> str:
     runtime_py, build_config = config_inputs(release)
     rows = runtime_config.describe_environment(
-        runtime_py, build_config, release.manifest["env"], release.environ, server=True)
+        runtime_py, build_config, release.manifest["env"], release.environ, server=True,
+        web_servers=web_servers(release))
     if example:
         return runtime_config.format_env_example(rows)
     return runtime_config.format_environment(rows)

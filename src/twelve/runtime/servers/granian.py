@@ -1,0 +1,73 @@
+"""granian: its main process runs in the node and spawns the workers (WSGI or ASGI).
+
+granian binds its own socket by default; the node's listening socket is handed to it instead
+(a SocketHolder of a dup), which is what makes restart and socket activation work. That reaches
+into granian's server class, so the supported versions are checked at boot.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+from twelve.runtime.errors import BootError
+from twelve.runtime.servers import logging_config
+
+
+class Granian:
+    name = "granian"
+    interfaces = ("wsgi", "asgi")
+    multiprocess = True
+
+    def serve(self, app, kind, settings, sock, hooks) -> None:
+        from granian.constants import Interfaces
+
+        server_class = node_class(sock, hooks)
+        server = server_class(
+            target=settings.app_ref, address=settings.host, port=settings.port,
+            interface=Interfaces.WSGI if kind == "wsgi" else Interfaces.ASGI,
+            workers=settings.workers, workers_kill_timeout=max(1, round(settings.graceful_timeout)),
+            log_dictconfig=logging_config("_granian", "granian.access"))
+        server.on_startup(hooks.ready)
+        try:
+            server.serve(target_loader=lambda: app, wrap_loader=False)
+        except SystemExit as e:
+            if e.code not in (0, None):
+                raise BootError(f"granian stopped with exit status {e.code}",
+                                hint="See its log lines above.") from None
+
+
+def node_class(sock, hooks):
+    try:
+        from granian._granian import SocketHolder
+        from granian.server.mp import MPServer
+    except ImportError as e:
+        raise BootError(f"this granian is not supported by twelve's adapter: {e}",
+                        hint="Use granian 2.x (tested with 2.8).") from None
+
+    class Node(MPServer):
+        def _init_shared_socket(self):
+            fd = os.dup(sock.fileno())
+            os.set_inheritable(fd, True)
+            self._ssp = None
+            self._shd = SocketHolder(fd, False, 2048)
+            self._sfd = fd
+            self._sso = socket.socket(fileno=fd)
+            self._sso.set_inheritable(True)
+
+        def signal_handler_interrupt(self, *args, **kwargs):
+            if self.interrupt_signal:  # a second signal forces
+                for worker in self.wrks:
+                    worker.kill()
+                return
+            if not hooks.restart:
+                hooks.stopping()
+            super().signal_handler_interrupt(*args, **kwargs)
+
+        def signal_handler_reload(self, *args, **kwargs):
+            hooks.restart = True
+            self.signal_handler_interrupt(*args, **kwargs)
+
+    return Node
+
+
+ADAPTER = Granian()

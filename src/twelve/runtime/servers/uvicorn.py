@@ -1,0 +1,52 @@
+"""uvicorn: one process serving ASGI; twelve's prefork runs several when WEB_CONCURRENCY > 1."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from twelve.runtime.errors import BootError
+from twelve.runtime.servers import logging_config
+
+
+class Uvicorn:
+    name = "uvicorn"
+    interfaces = ("asgi",)
+    multiprocess = False
+
+    def serve(self, app, kind, settings, sock, hooks) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                # Not uvicorn's: it would re-raise the signal after a graceful stop, killing
+                # the node with it instead of letting it exit 0 (or restart).
+                if self.should_exit:
+                    self.force_exit = True
+                    return
+                if sig == signal.SIGHUP:
+                    hooks.restart = True
+                else:
+                    hooks.stopping()
+                self.should_exit = True
+
+            async def startup(self, sockets=None):
+                await super().startup(sockets=sockets)
+                if not self.should_exit:
+                    hooks.ready()
+
+        config = uvicorn.Config(app, lifespan="auto",
+                                log_config=logging_config("uvicorn", "uvicorn.error",
+                                                          "uvicorn.access"),
+                                timeout_graceful_shutdown=settings.graceful_timeout)
+        server = Server(config)
+        signal.signal(signal.SIGHUP, server.handle_exit)
+        try:
+            server.run(sockets=[socket.socket(fileno=os.dup(sock.fileno()))])
+        except SystemExit as e:
+            raise BootError(f"uvicorn could not start the app (exit status {e.code})",
+                            hint="See the log lines above (the app's lifespan startup?).") \
+                from None
+
+
+ADAPTER = Uvicorn()
