@@ -37,7 +37,7 @@ def twelve(*args: str, cwd: Path, env: dict | None = None, check: bool = True,
 
 
 def copy_project(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("_build", "__pycache__",
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("_build", "__pycache__", ".venv",
                                                              "node_modules", "*.egg-info"))
     return dest
 
@@ -152,12 +152,17 @@ class Release:
 
     def __call__(self, *args: str, check: bool = False, input: str | None = None,
                  **extra_env: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.root / "bin" / "hello"), *args], text=True,
+        proc = subprocess.run([str(self.bin), *args], text=True,
                               capture_output=True, timeout=120, input=input,
                               env=dict(self.env, **extra_env))
         if check:
             assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}{proc.stderr}"
         return proc
+
+    @property
+    def bin(self) -> Path:
+        """bin/NAME: the release directory is named after the release."""
+        return self.root / "bin" / self.root.name
 
     def daemon(self, *args: str) -> int:
         self("daemon", *args, check=True)

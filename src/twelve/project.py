@@ -31,6 +31,7 @@ ASGI_FRAMEWORKS = ("fastapi", "starlette", "quart", "litestar", "sanic")
 PREFERRED = {"wsgi": ("gunicorn", "waitress", "granian", "hypercorn"),
              "asgi": ("uvicorn", "granian", "hypercorn")}
 STEPS = ("assemble", "tar")
+INTERFACES = ("wsgi", "asgi")
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,20 @@ class Setting:
     check: Callable[[Any], str | None] | None = None  # returns a problem or None
 
 
-def _check_app(value: str) -> str | None:
-    if APP_REF.match(value):
-        return None
-    return (f"{value!r} is not an app reference; use \"module:attr\" or \"module:factory()\","
-            " e.g. app = \"hello.web:app\" or app = \"hello.web:create_app()\"")
+def _check_app(value: str | dict) -> str | None:
+    refs = value.values() if isinstance(value, dict) else [value]
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(INTERFACES))
+        if unknown or not value:
+            return (f"an app table takes the keys wsgi and asgi (one or both), got "
+                    f"{', '.join(unknown) or 'none'}; e.g. app = {{ wsgi = "
+                    "\"site.wsgi:application\", asgi = \"site.asgi:application\" }")
+    for ref in refs:
+        if not isinstance(ref, str) or not APP_REF.match(ref):
+            return (f"{ref!r} is not an app reference; use \"module:attr\" or "
+                    "\"module:factory()\", e.g. app = \"hello.web:app\" or "
+                    "app = \"hello.web:create_app()\"")
+    return None
 
 
 def _check_server(value: str) -> str | None:
@@ -110,8 +120,9 @@ def _check_aliases(value: dict) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("app", "str", None, "The WSGI or ASGI application: \"module:attr\" or "
-            "\"module:factory()\". Required.", _check_app),
+    Setting("app", "str|table", None, "The WSGI or ASGI application: \"module:attr\" or "
+            "\"module:factory()\"; or a table { wsgi = …, asgi = … } when the app has both "
+            "(Django), so any server can serve it. Required.", _check_app),
     Setting("name", "str", None, "The release name (default: the project name with - and . "
             "turned into _). Must match ^[a-z][a-z0-9_]*$.", _check_name),
     Setting("server", "str", None, "The HTTP server: " + ", ".join(SERVERS) + ". Default: "
@@ -151,7 +162,8 @@ class Project:
     version: str
     dependencies: tuple[str, ...]
     requires_python: str | None
-    app: str
+    app: str                # the app reference the default server serves
+    apps: dict[str, str]    # {"wsgi": ref, "asgi": ref} when the project names both
     server: str
     include_python: bool
     steps: tuple[str, ...]
@@ -194,7 +206,13 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
     name = values["name"] or _suggest_name(meta["name"])
     if values["name"] is None and not RELEASE_NAME.match(name):
         problems.append(_check_name(name) + " (set tool.twelve.name)")
-    server = values["server"] or _default_server(meta["dependencies"])
+    apps = values["app"] if isinstance(values["app"], dict) else {}
+    server = values["server"] or _default_server(meta["dependencies"], apps)
+    app = values["app"] if isinstance(values["app"], str) else _app_for(server, apps)
+    if apps and server and not _serves_any(server, apps):
+        problems.append(f"tool.twelve.server {server!r} serves none of the app table's "
+                        f"interfaces ({', '.join(apps)}); choose another server or add an "
+                        "app for it")
     if server is None:
         problems.append("no server: the project depends on none of " + ", ".join(SERVERS)
                         + "; add one to [project].dependencies (e.g. \"gunicorn>=22\" for "
@@ -220,7 +238,7 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
     return Project(
         root=root, dist_name=meta["name"], name=name, version=meta["version"],
         dependencies=tuple(meta["dependencies"]), requires_python=meta["requires_python"],
-        app=values["app"], server=server, include_python=values["include_python"],
+        app=app, apps=apps, server=server, include_python=values["include_python"],
         steps=tuple(values["steps"]), overlays=tuple(overlay_paths), env_sh=paths["env_sh"],
         config_dir=paths["config_dir"], static_dir=paths["static_dir"], strip=values["strip"],
         processes=processes, aliases=aliases, lock_file=lock if lock.is_file() else None)
@@ -289,12 +307,13 @@ def _type_problem(setting: Setting, value: Any) -> str | None:
         "str|list[str]": isinstance(value, str) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value)),
         "table": isinstance(value, dict),
+        "str|table": isinstance(value, (str, dict)),
     }[setting.kind]
     if ok:
         return None
     wanted = {"str": "a string", "bool": "true or false", "list[str]": "a list of strings",
               "str|list[str]": "a string or a list of strings",
-              "table": "a table"}[setting.kind]
+              "table": "a table", "str|table": "a string or a table"}[setting.kind]
     return f"must be {wanted}, got {type(value).__name__} {value!r}"
 
 
@@ -318,8 +337,24 @@ def _depends_on(deps: list[str], package: str) -> bool:
     return any(_requirement_name(d) == _normalise(package) for d in deps)
 
 
-def _default_server(deps: list[str]) -> str | None:
+def _serves_any(server: str, apps: dict[str, str]) -> bool:
+    from twelve.runtime.servers import get
+
+    return any(kind in apps for kind in get(server).interfaces)
+
+
+def _app_for(server: str | None, apps: dict[str, str]) -> str:
+    """Of an app table, the reference the server serves (WSGI first where it does both)."""
+    from twelve.runtime.servers import get
+
+    kinds = get(server).interfaces if server else INTERFACES
+    return next((apps[k] for k in kinds if k in apps), next(iter(apps.values())))
+
+
+def _default_server(deps: list[str], apps: dict[str, str]) -> str | None:
     kind = "asgi" if any(_depends_on(deps, f) for f in ASGI_FRAMEWORKS) else "wsgi"
+    if apps and kind not in apps:
+        kind = next(iter(apps))
     candidates = [s for s in PREFERRED[kind] + SERVERS if _depends_on(deps, SERVER_PACKAGES[s])]
     return candidates[0] if candidates else None
 

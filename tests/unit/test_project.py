@@ -160,3 +160,19 @@ def test_cli_reports_project_errors_with_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "not an app reference" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_app_table_serves_every_interface(tmp_path):
+    deps = GOOD.replace('["Flask>=3", "gunicorn"]', '["django", "gunicorn", "uvicorn"]')
+    table = 'app = { wsgi = "site.wsgi:application", asgi = "site.asgi:application" }'
+    project = load_project(write(tmp_path, deps.replace('app = "hello.web:app"', table)))
+    assert project.server == "gunicorn" and project.app == "site.wsgi:application"
+    assert project.apps == {"wsgi": "site.wsgi:application", "asgi": "site.asgi:application"}
+    asgi = load_project(write(tmp_path, deps.replace('app = "hello.web:app"', table)
+                              + 'server = "uvicorn"\n'))
+    assert asgi.app == "site.asgi:application"
+    wsgi_only = deps.replace('app = "hello.web:app"', 'app = { wsgi = "site.wsgi:application" }')
+    assert "serves none of the app table's interfaces (wsgi)" in error(
+        tmp_path, wsgi_only + 'server = "uvicorn"\n')
+    assert "an app table takes the keys wsgi and asgi" in error(
+        tmp_path, deps.replace('app = "hello.web:app"', 'app = { rsgi = "a:b" }'))

@@ -137,7 +137,6 @@ def assemble_release(release: Release, log: Log) -> Release:
     if project.include_python:
         interpreter.check_relocatable(staging / "python")
     interpreter.check_dependency_libraries(lib)
-    archive.normalise_modes(staging)
     log("* writing sbom.cdx.json and release.json")
     write_release_json(release, info, packages)
     log("* checking that no secret is in the release")
@@ -177,7 +176,7 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     project = release.project
     data = {
         "name": release.name, "version": release.version, "env": release.env,
-        "app": project.app, "server": project.server,
+        "app": project.app, "apps": project.apps, "server": project.server,
         "processes": dict(sorted(project.processes.items())),
         "twelve": twelve.__version__,
         "python": {
@@ -194,6 +193,7 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     }
     sbom.write_sbom(release, info, data["python"]["version"], packages,
                     archive.source_date_epoch(os.environ, default=None))
+    archive.normalise_modes(release.staging)  # the umask must not show in the manifest
     data["files"] = assemble.file_manifest(release.staging, release.version)
     assemble.write_json(release.version_dir / "release.json", data)
 

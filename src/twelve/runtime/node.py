@@ -120,10 +120,11 @@ def start(release, process: str, *, repl: bool = False) -> int:
 def serve_web(release, node: Node, twelve_cfg: dict):
     from twelve.runtime import listen, servers
 
-    settings = servers.Settings.from_config(twelve_cfg, release)
     server = servers.get(twelve_cfg["server"])
-    app = system.load_app(release.manifest["app"])
-    kind = servers.check_interface(server, app, release.manifest["app"])
+    ref = system.app_ref(release, server)
+    settings = servers.Settings.from_config(twelve_cfg, release, ref)
+    app = system.load_app(ref)
+    kind = servers.check_interface(server, app, ref)
     sock = listen.listening_socket(settings.host, settings.port, os.environ)
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
     hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,

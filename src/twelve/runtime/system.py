@@ -93,6 +93,13 @@ def evaluate(release, code: str, args: list[str]) -> int:
     return OK
 
 
+def app_ref(release, server) -> str:
+    """The app reference ``server`` serves: of an app table {wsgi, asgi}, the interface the
+    server serves (in its order of preference); else the one app of the release."""
+    apps = release.manifest.get("apps") or {}
+    return next((apps[k] for k in server.interfaces if k in apps), release.manifest["app"])
+
+
 def process_target(release, process: str) -> str:
     """What a process type runs: "server" (the web server) or a "module:function"."""
     targets = release.manifest.get("processes", {"web": "server"})
@@ -112,10 +119,10 @@ def check(release, process: str = "web") -> str:
         load_app(target)
         return f"ok: {release.name} {release.vsn}: config loaded, {process} = {target} imported"
     server = servers.get(cfg["twelve"]["server"])
-    app = load_app(release.manifest["app"])
-    kind = servers.check_interface(server, app, release.manifest["app"])
-    return (f"ok: {release.name} {release.vsn}: config loaded, app {release.manifest['app']} "
-            f"({kind.upper()}) imported, server {server.name}")
+    ref = app_ref(release, server)
+    kind = servers.check_interface(server, load_app(ref), ref)
+    return (f"ok: {release.name} {release.vsn}: config loaded, app {ref} ({kind.upper()}) "
+            f"imported, server {server.name}")
 
 
 def describe_env(release, *, example: bool) -> str:

@@ -57,12 +57,12 @@ class Settings:
     proc_name: str
 
     @classmethod
-    def from_config(cls, twelve_config: dict, release) -> "Settings":
+    def from_config(cls, twelve_config: dict, release, app_ref: str) -> "Settings":
         return cls(host=twelve_config["host"], port=int(twelve_config["port"]),
                    workers=int(twelve_config["web_concurrency"]),
                    graceful_timeout=float(twelve_config.get("graceful_timeout",
                                                             GRACEFUL_TIMEOUT)),
-                   app_ref=release.manifest["app"], proc_name=release.name)
+                   app_ref=app_ref, proc_name=release.name)
 
     @property
     def bind(self) -> str:
