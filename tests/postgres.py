@@ -6,7 +6,8 @@ scripts/system-deps): ``initdb`` into a fresh directory, ``pg_ctl start`` on a f
 with its Unix socket in that directory, and after the session ``pg_ctl stop -m fast`` and the
 directory removed. PostgreSQL refuses to run as root, so as root the server runs as the
 ``postgres`` user (which Debian's package creates) or ``nobody``. Durability is off (no fsync):
-nothing here outlives the session.
+nothing here outlives the session — and should a session be killed before its teardown, the next
+one stops the server it left behind (each directory records the pid of its pytest process).
 
 ``postgres`` is the URL of a database made for the session:
 ``postgresql://twelve:PASSWORD@127.0.0.1:PORT/twelve`` — password authentication over TCP,
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+PREFIX = "twelve-pg-"
+OWNER_FILE = "pytest.pid"  # the pid of the session that started the server
 USER = "twelve"
 DATABASE = "twelve"
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections
@@ -119,9 +122,9 @@ class PostgresServer:
                 if attempt == attempts - 1:
                     raise
 
-    def stop(self) -> None:
-        if self.port and (self.data / "postmaster.pid").exists():
-            self.run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w")
 
     def create_database(self, name: str) -> str:
         """A new, empty database owned by the test user; returns its URL."""
@@ -142,6 +145,32 @@ class PostgresServer:
             os.chown(path, self.account.pw_uid, self.account.pw_gid)
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive
+    return True
+
+
+def remove_orphans(bindir: Path, account: pwd.struct_passwd | None) -> None:
+    """Stop and remove the servers of sessions that died without their teardown."""
+    for directory in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not started yet, or not ours
+        if alive(owner):
+            continue
+        try:
+            PostgresServer(bindir, directory, account).stop("immediate")
+        except RuntimeError:
+            pass
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A running, throw-away PostgreSQL server with the database ``twelve``."""
@@ -149,10 +178,12 @@ def postgres_server():
     if bindir is None:
         pytest.skip(NO_BINARIES)
     account = server_account()
+    remove_orphans(bindir, account)
     # Not under pytest's tmp_path: its parents are 0700, and the server's user must reach it.
-    directory = Path(tempfile.mkdtemp(prefix="twelve-pg-"))
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX))
     server = PostgresServer(bindir, directory, account)
     try:
+        (directory / OWNER_FILE).write_text(str(os.getpid()))
         server._own(directory)
         server.init()
         server.start()
