@@ -127,7 +127,9 @@ class PostgresServer:
             self.run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w")
 
     def create_database(self, name: str) -> str:
-        """A new, empty database owned by the test user; returns its URL."""
+        """A new, empty database owned by the test user (one of that name is dropped first, so
+        tests may reuse names); returns its URL."""
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
         self.psql(f'CREATE DATABASE "{name}" OWNER {USER}', database="postgres")
         return self.url(name)
 

@@ -1,7 +1,8 @@
 """12-factor IV, the database as an attached resource: each example's release — the same build
 that runs over SQLite — migrates, writes and reads over PostgreSQL when only DATABASE_URL
-changes. The server is tests/postgres.py's throw-away one. The FastAPI example's run is in
-test_fastapi.py, next to the release that module builds."""
+changes. The server is tests/postgres.py's throw-away one. The FastAPI and Django examples'
+runs are next to the release their own module builds: test_fastapi.py and test_django.py
+(test_same_release_over_postgresql in each)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, SECRET, Release, copy_project, get, twelve
-from test_fastapi import AppRelease
+from conftest import Release, get
 
 pytestmark = pytest.mark.slow
 
@@ -49,38 +49,6 @@ def test_flask_example_over_postgresql(hello_release, tmp_path, postgres_server)
                             f"{postgres_server.port}/hello\n")
         rel.daemon()
         visit_twice_and_read_back(rel, postgres_server, "hello", "counters")
-        assert rel("stop").returncode == 0
-    finally:
-        rel.cleanup()
-
-
-# --- Django (examples/hello_django) --------------------------------------------------------
-# HOOK: examples/hello_django is being written alongside this test. When it exists, its release
-# is built here and run over PostgreSQL like the others; until then the test is skipped with
-# that reason. It relies on hello_django.release.migrate() (twelve gen.release), GET /visits
-# counting in notes_counter, and SECRET_KEY.
-DJANGO = EXAMPLES / "hello_django"
-
-
-@pytest.fixture(scope="module")
-def django_release(tmp_path_factory) -> Path:
-    if not (DJANGO / "pyproject.toml").is_file():
-        pytest.skip("examples/hello_django does not exist yet")
-    project = copy_project(DJANGO, tmp_path_factory.mktemp("hello_django") / "hello_django")
-    twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
-    return project / "_build" / "prod" / "rel" / "hello_django"
-
-
-def test_django_example_over_postgresql(django_release, tmp_path, postgres_server):
-    rel = AppRelease(django_release, tmp_path, SECRET_KEY=SECRET)
-    rel.env["DATABASE_URL"] = postgres_server.create_database("hello_django")
-    try:
-        rel("eval", "hello_django.release.migrate()", check=True)
-        tables = postgres_server.psql("SELECT tablename FROM pg_tables WHERE "
-                                      "schemaname = 'public'", database="hello_django")
-        assert {"django_migrations", "notes_note", "notes_counter"} <= set(tables.split())
-        rel.daemon()
-        visit_twice_and_read_back(rel, postgres_server, "hello_django", "notes_counter")
         assert rel("stop").returncode == 0
     finally:
         rel.cleanup()
