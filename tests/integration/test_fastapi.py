@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -21,19 +20,6 @@ NAME = "hello_fastapi"
 MIGRATE = "hello_fastapi.release.migrate()"
 
 
-class AppRelease(Release):
-    """conftest's Release for a release not named hello: bin/<the release directory's name>."""
-
-    def __call__(self, *args: str, check: bool = False, input: str | None = None,
-                 **extra_env: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.root / "bin" / self.root.name), *args], text=True,
-                              capture_output=True, timeout=120, input=input,
-                              env=dict(self.env, **extra_env))
-        if check:
-            assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}{proc.stderr}"
-        return proc
-
-
 @pytest.fixture(scope="module")
 def fastapi_release(tmp_path_factory) -> Path:
     project = copy_project(EXAMPLES / NAME, tmp_path_factory.mktemp(NAME) / NAME)
@@ -43,7 +29,7 @@ def fastapi_release(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def release(fastapi_release, tmp_path):
-    rel = AppRelease(fastapi_release, tmp_path)
+    rel = Release(fastapi_release, tmp_path)
     rel.env["DATABASE_URL"] = f"sqlite:///{tmp_path}/state/{NAME}.db"
     yield rel
     rel.cleanup()
@@ -70,7 +56,7 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def round_trip(rel: AppRelease, name: str) -> None:
+def round_trip(rel: Release, name: str) -> None:
     """POST an item, then find it in GET /api/items (through the lifespan's pool)."""
     status, item = post_json(rel.url("/api/items"), {"name": name})
     assert status == 201 and item["name"] == name and isinstance(item["id"], int)
