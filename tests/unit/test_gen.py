@@ -432,3 +432,17 @@ def test_the_documented_gen_release_output_is_the_real_one():
     text = (DOCS / "deployment.md").read_text()
     assert detected in text
     assert release.USING_SCRIPTS.format(ref="hello:migrations") in text
+
+
+def test_the_templates_ship_in_twelves_wheel(tmp_path):
+    """Non-.py files under src/twelve are package data: a wheel install has the templates."""
+    import zipfile
+
+    repo = DOCS.parent
+    proc = subprocess.run([sys.executable, "-m", "uv", "build", "--wheel", "--out-dir",
+                           str(tmp_path), str(repo)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    [wheel] = tmp_path.glob("twelve-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in files.TEMPLATES.iterdir():
+        assert f"twelve/gen/templates/{template.name}" in names

@@ -158,7 +158,8 @@ def env_template(project: Project, options: UnitOptions, *, env_name: str, build
     launcher = project.root / "_build" / env_name / "rel" / name / "bin" / name
     if launcher.is_file():
         log(FROM_RELEASE.format(path=launcher.relative_to(project.root)))
-        blocks = _release_blocks(launcher, unit_environ)
+        path = build_environ.get("PATH") or "/usr/bin:/bin"
+        blocks = _release_blocks(launcher, {"PATH": path, **unit_environ})
     else:
         log(FROM_CONFIG.format(release=launcher.parent.parent.relative_to(project.root),
                                env=env_name))
@@ -175,9 +176,8 @@ def env_template(project: Project, options: UnitOptions, *, env_name: str, build
     return "\n".join(parts)
 
 
-def _release_blocks(launcher: Path, unit_environ: dict) -> list[tuple[str | None, str]]:
+def _release_blocks(launcher: Path, environ: dict) -> list[tuple[str | None, str]]:
     """(variable, its block) from ``bin/NAME env --example``, run as the unit would run it."""
-    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **unit_environ}
     proc = subprocess.run([str(launcher), "env", "--example"], env=environ, text=True,
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
     if proc.returncode != 0:
