@@ -83,8 +83,8 @@ def test_broken_build_config_keeps_the_previous_release(built):
 def test_a_failing_step_keeps_the_previous_release(built):
     project, release = built
     before = tree_digest(release)
-    original = edit(project / "pyproject.toml", 'server = "gunicorn"',
-                    'server = "gunicorn"\nsteps = ["assemble", "hello.nosuch:step"]')
+    original = edit(project / "pyproject.toml", 'steps = ["assets.deploy", "assemble"]',
+                    'steps = ["assets.deploy", "assemble", "hello.nosuch:step"]')
     try:
         proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
                       check=False)

@@ -3,6 +3,11 @@
 granian binds its own socket by default; the node's listening socket is handed to it instead
 (a SocketHolder of a dup), which is what makes restart and socket activation work. That reaches
 into granian's server class, so the supported versions are checked at boot.
+
+Known limit: a stopping granian worker (hyper's graceful shutdown) closes connections it has
+accepted but not yet read a request from, so during a restart or stop under load a few clients
+may see the connection closed without a response (HTTP clients retry such idempotent requests).
+gunicorn, uvicorn, hypercorn and waitress stop accepting before they drain, and refuse nothing.
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ import signal
 
 from twelve.runtime.servers import logging_config
 
+GRACE = 0.25  # seconds between "stop accepting" and closing idle connections
+
 
 class Hypercorn:
     name = "hypercorn"
@@ -23,10 +25,20 @@ class Hypercorn:
         config.graceful_timeout = settings.graceful_timeout
         config.logconfig_dict = logging_config("hypercorn.error", "hypercorn.access")
         config.accesslog = "-"
+        stop = asyncio.Event()  # bound to the loop on first use (Python ≥ 3.10)
+        listening = record_servers(asyncio)
+
+        async def until_stopped() -> None:
+            await stop.wait()
+            # hypercorn closes idle connections before it stops accepting, so a connection
+            # accepted but not yet read would be closed: stop accepting first, let those be
+            # read, then let hypercorn drain.
+            for server in listening:
+                server.close()
+            await asyncio.sleep(GRACE)
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
-            stop = asyncio.Event()
             task = asyncio.current_task()
 
             def on_signal(sig: int) -> None:
@@ -42,12 +54,26 @@ class Hypercorn:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.add_signal_handler(sig, on_signal, sig)
             hooks.ready()  # the socket listens already: connections queue until serve accepts
-            await serve(app, config, shutdown_trigger=stop.wait, mode=kind)
+            await serve(app, config, shutdown_trigger=until_stopped, mode=kind)
 
         try:
             asyncio.run(main())
         except asyncio.CancelledError:
             pass
+
+
+def record_servers(asyncio) -> list:
+    """The asyncio servers hypercorn starts in this process, so a stop can close them first."""
+    servers: list = []
+    start_server = asyncio.start_server
+
+    async def recording_start_server(*args, **kwargs):
+        server = await start_server(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    asyncio.start_server = recording_start_server
+    return servers
 
 
 ADAPTER = Hypercorn()

@@ -1,12 +1,15 @@
 """uvicorn: one process serving ASGI; twelve's prefork runs several when WEB_CONCURRENCY > 1."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 
 from twelve.runtime.errors import BootError
 from twelve.runtime.servers import logging_config
+
+GRACE = 0.25  # seconds between "stop accepting" and closing idle connections
 
 
 class Uvicorn:
@@ -34,6 +37,14 @@ class Uvicorn:
                 await super().startup(sockets=sockets)
                 if not self.should_exit:
                     hooks.ready()
+
+            async def shutdown(self, sockets=None):
+                # uvicorn closes connections it accepted but has not read a request from yet;
+                # stop accepting first, give those a moment to be read, then shut down.
+                for server in self.servers:
+                    server.close()
+                await asyncio.sleep(GRACE)
+                await super().shutdown(sockets=sockets)
 
         config = uvicorn.Config(app, lifespan="auto",
                                 log_config=logging_config("uvicorn", "uvicorn.error",
