@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean bench-digest
+.PHONY: demo test setup clean bench-digest bench bench-quick bench-tools
 
 setup: $(STAMP)
 
@@ -41,6 +41,34 @@ test: $(STAMP) $(NODE_STAMP)
 # twelve digest on 5,000 generated files: files/s, parallel against single-threaded.
 bench-digest: $(STAMP)
 	$(BIN)/python benchmarks/digest.py
+
+# twelve against PyInstaller, pex, shiv and a venv on examples/hello (benchmarks/README.md):
+# writes benchmarks/results/latest.{md,json,png}. The peers live in their own venv, wrk comes
+# from Debian; `make test` needs neither.
+BENCH_VENV := benchmarks/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_EXTRA := $(VENV)/.bench-installed
+
+$(BENCH_EXTRA): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $@
+
+$(BENCH_STAMP): benchmarks/peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -r benchmarks/peers.txt
+	touch $@
+
+bench-tools: $(BENCH_EXTRA) $(BENCH_STAMP) $(NODE_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { echo "* installing wrk (Debian)"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+bench: bench-tools
+	$(BIN)/python benchmarks/bench.py --via "make bench"
+
+bench-quick: bench-tools
+	$(BIN)/python benchmarks/bench.py --quick --via "make bench-quick"
 
 clean:
 	rm -rf $(VENV) examples/*/_build .pytest_cache

@@ -1,0 +1,65 @@
+"""Artifact sizes: bytes of regular files (symlinks not followed, so a venv does not count the
+interpreter it links to), file count, and the size of a ``.tar.gz`` of the artifact — twelve's
+own from its ``tar`` step, the others written here with the same gzip level (6) — with and
+without each tool's strip option where it has one."""
+from __future__ import annotations
+
+import tarfile
+import time
+from pathlib import Path
+
+from harness.stats import Sample
+from harness.workspace import tree_size
+
+GZIP_LEVEL = 6
+
+
+def archive(path: Path, dest: Path) -> tuple[int, float]:
+    """tar.gz ``path`` into ``dest``; (its size, the seconds it took). Removed afterwards."""
+    started = time.perf_counter()
+    with tarfile.open(dest, "w:gz", compresslevel=GZIP_LEVEL) as tar:
+        tar.add(path, arcname=path.name)
+    seconds = time.perf_counter() - started
+    size = dest.stat().st_size
+    dest.unlink()
+    return size, seconds
+
+
+def py_sources(lib: Path) -> int:
+    return sum(1 for _ in lib.rglob("*.py"))
+
+
+def row(label: str, path: Path, tar_bytes: int, *, needs_python: bool, note: str = "",
+        tar_seconds: float | None = None) -> dict:
+    size, files = tree_size(path)
+    return {"label": label, "bytes": size, "files": files, "targz": tar_bytes,
+            "needs_python": needs_python, "note": note, "tar_seconds": tar_seconds}
+
+
+def twelve_rows(name: str, tar_app: Path, strip_app: Path | None, scratch: Path) -> list[dict]:
+    root = tar_app / "_build" / "prod" / "rel" / name
+    tarball = tar_app / "_build" / "prod" / f"{name}-0.1.0.tar.gz"
+    rows = [row("twelve", root, tarball.stat().st_size, needs_python=False,
+                note="interpreter included")]
+    if strip_app is not None:
+        stripped = strip_app / "_build" / "prod" / "rel" / name
+        kept, left = py_sources(root / "lib"), py_sources(stripped / "lib")
+        if left and left >= kept:
+            status = (f"`strip = true` is not implemented: the release still ships all {left} "
+                      f".py files of lib/")
+        else:
+            status = f"strip = true: {left} .py files left in lib/ (of {kept})"
+        rows.append(peer_row("twelve (strip = true)", stripped, scratch, needs_python=False,
+                             note=status))
+    return rows
+
+
+def peer_row(label: str, path: Path, scratch: Path, *, needs_python: bool,
+             note: str = "") -> dict:
+    size, seconds = archive(path, scratch / (path.name + ".tar.gz"))
+    return row(label, path, size, needs_python=needs_python, note=note, tar_seconds=seconds)
+
+
+def as_samples(rows: list[dict]) -> dict[str, dict[str, Sample]]:
+    return {r["label"]: {"MB": Sample("MB", [r["bytes"] / 1e6]),
+                         "targz_MB": Sample("MB", [r["targz"] / 1e6])} for r in rows}

@@ -1,0 +1,157 @@
+"""Issue 7's targets for twelve (point 4), each evaluated on one run's results: the measured
+value, the target, measured ÷ target, met or not — and, when not met, the reason the figures
+give and what it would take.
+
+"No extra p99 beyond noise": twelve's median p99 is at most bare gunicorn's median p99 plus the
+noise, taken as the larger of the spread (max − min) of bare gunicorn's own p99 over the rounds
+and 5% of its median.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+P99_NOISE_FLOOR = 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    text: str
+    unit: str                       # how the measured value and the limit are shown
+    limit: float
+    at_least: bool                  # True: measured ≥ limit; False: measured ≤ limit
+    measure: Callable[[dict], float | None]
+    hint: str                       # what it would take, when not met
+
+
+def _median(results: dict, *path: str) -> float | None:
+    node = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node.get("median") if isinstance(node, dict) else None
+
+
+def _build(kind: str, tool: str = "twelve"):
+    return lambda r: _median(r, "build", tool, kind)
+
+
+def _faster(kind: str):
+    def measure(r):
+        mine, theirs = _median(r, "build", "twelve", kind), _median(r, "build", "pyinstaller", kind)
+        return theirs / mine if mine and theirs else None
+    return measure
+
+
+def _size(field: str, label: str = "twelve"):
+    def measure(r):
+        row = next((x for x in r.get("size", []) if x["label"] == label), None)
+        return row[field] / 1e6 if row else None
+    return measure
+
+
+def _size_share(field: str):
+    def measure(r):
+        mine, theirs = _size(field)(r), _size(field, "PyInstaller (onedir)")(r)
+        return mine / theirs if mine and theirs else None
+    return measure
+
+
+def _launch(r):
+    mine = _median(r, "launch", "twelve")
+    bare = _median(r, "launch", "venv + pip (bare gunicorn)")
+    return mine / bare if mine and bare else None
+
+
+def _control(label: str):
+    return lambda r: _median(r, "control", label)
+
+
+def _rps(path: str):
+    def measure(r):
+        mine, bare = (_median(r, "serving", path, k, "rps") for k in ("twelve", "bare"))
+        return mine / bare if mine and bare else None
+    return measure
+
+
+def _p99_excess(path: str):
+    """twelve's median p99 minus (bare's median p99 + noise), in ms; ≤ 0 is met."""
+    def measure(r):
+        bare = r.get("serving", {}).get(path, {}).get("bare", {}).get("p99")
+        mine = _median(r, "serving", path, "twelve", "p99")
+        if not bare or mine is None or not bare.get("values"):
+            return None
+        noise = max(bare["max"] - bare["min"], P99_NOISE_FLOOR * bare["median"])
+        return (mine - bare["median"] - noise) * 1000
+    return measure
+
+
+def _idle_rss(r):
+    mine = _median(r, "memory", "twelve", "idle_rss")
+    bare = _median(r, "memory", "bare", "idle_rss")
+    return mine - bare if mine is not None and bare is not None else None
+
+
+BUILD_HINT = ("reuse installed dependencies from a content-addressed cache keyed by the lock "
+              "and platform (hard links or reflinks) instead of reinstalling them, byte-compile "
+              "only what changed (or in parallel), skip re-hashing unchanged files")
+TARGETS: tuple[Target, ...] = (
+    Target("warm", "warm rebuild ≤ 1.5 s", "s", 1.5, False, _build("warm"), BUILD_HINT),
+    Target("warm_x", "warm rebuild ≥ 4× faster than PyInstaller's", "×", 4, True,
+           _faster("warm"), BUILD_HINT),
+    Target("incremental", "incremental rebuild ≤ 2 s", "s", 2.0, False,
+           _build("incremental"), BUILD_HINT + "; rebuild only the app's own wheel"),
+    Target("incremental_x", "incremental rebuild ≥ 4× faster than PyInstaller's", "×", 4,
+           True, _faster("incremental"), BUILD_HINT),
+    Target("cold", "cold build ≤ 15 s", "s", 15.0, False, _build("cold"),
+           "copy the interpreter once per interpreter version, prune more, download and "
+           "install in parallel"),
+    Target("cold_x", "cold build ≥ 4× faster than PyInstaller's", "×", 4, True,
+           _faster("cold"), "as for the cold build"),
+    Target("size", "release (interpreter included) ≤ 35 MB", "MB", 35.0, False,
+           _size("bytes"), "prune the interpreter and dependencies further; strip = true "
+                           "(.pyc only); leave out servers the release does not use"),
+    Target("size_share", "release ≤ ½ of PyInstaller's onedir", "×", 0.5, False,
+           _size_share("bytes"), "as for the release size"),
+    Target("targz", ".tar.gz ≤ 15 MB", "MB", 15.0, False, _size("targz"),
+           "as for the release size; .py and .pyc of the same module compress separately"),
+    Target("targz_share", ".tar.gz ≤ ½ of PyInstaller's", "×", 0.5, False,
+           _size_share("targz"), "as for the .tar.gz"),
+    Target("launch", "launch → first 200 ≤ 1.05× bare gunicorn", "×", 1.05, False, _launch,
+           "a launcher that does no work before exec, lazy imports in twelve.runtime, "
+           "readiness as soon as the socket listens"),
+    Target("rpc", "rpc \"1 + 1\" ≤ 60 ms", "s", 0.060, False, _control('rpc "1 + 1"'),
+           "a control client that imports almost nothing (the interpreter alone is the floor)"),
+    Target("pid", "pid ≤ 60 ms", "s", 0.060, False, _control("pid"),
+           "as for rpc; or read the pid file without connecting"),
+    Target("eval", "eval \"1 + 1\" ≤ 120 ms", "s", 0.120, False, _control('eval "1 + 1"'),
+           "evaluate the runtime config without importing the builder-side or server modules"),
+    Target("stop", "stop → gone ≤ 300 ms (idle)", "s", 0.300, False,
+           _control("stop → gone (idle)"),
+           "close idle keep-alive workers at once; no fixed sleeps in the drain"),
+    Target("rps_root", "requests/s on / ≥ 0.98× bare", "×", 0.98, True, _rps("/"),
+           "same server settings as bare gunicorn (no extra middleware or logging per request)"),
+    Target("rps_visits", "requests/s on /visits ≥ 0.98× bare", "×", 0.98, True,
+           _rps("/visits"), "as for /"),
+    Target("p99_root", "p99 on / no higher than bare beyond noise", "ms over", 0.0, False,
+           _p99_excess("/"), "as for requests/s"),
+    Target("p99_visits", "p99 on /visits no higher than bare beyond noise", "ms over", 0.0,
+           False, _p99_excess("/visits"), "as for requests/s"),
+    Target("rss", "idle node RSS ≤ bare + 5 MB", "MB more", 5.0, False, _idle_rss,
+           "import less in the node (the builder never; the control server lazily)"),
+)
+
+
+def evaluate(results: dict) -> list[dict]:
+    rows = []
+    for target in TARGETS:
+        value = target.measure(results)
+        met = None if value is None else (value >= target.limit if target.at_least
+                                          else value <= target.limit)
+        rows.append({"key": target.key, "target": target.text, "unit": target.unit,
+                     "limit": target.limit, "at_least": target.at_least, "measured": value,
+                     "ratio": (value / target.limit) if value is not None and target.limit
+                     else None, "met": met, "hint": target.hint})
+    return rows
