@@ -34,7 +34,8 @@ class AliasFailed(TwelveError):
 
 
 def run_alias(project: Project, name: str, *, log: Callable[[str], None],
-              _stack: tuple[str, ...] = ()) -> None:
+              quiet: bool = False, _stack: tuple[str, ...] = ()) -> None:
+    """Run the alias's commands in order; ``quiet`` keeps their output unless one fails."""
     if name not in project.aliases:
         known = ", ".join(sorted(project.aliases)) or "none defined"
         raise ProjectError(f"unknown alias {name!r} (aliases: {known})",
@@ -45,15 +46,15 @@ def run_alias(project: Project, name: str, *, log: Callable[[str], None],
     for command in project.aliases[name]:
         first = command.split(maxsplit=1)[0] if command.strip() else ""
         if first in project.aliases and first == command.strip():
-            run_alias(project, first, log=log, _stack=(*_stack, name))
+            run_alias(project, first, log=log, quiet=quiet, _stack=(*_stack, name))
             continue
         log(f"* running {command}")
-        code = _run_command(project, command)
+        code = _run_command(project, command, quiet)
         if code != 0:
             raise AliasFailed(name, command, code)
 
 
-def _run_command(project: Project, command: str) -> int:
+def _run_command(project: Project, command: str, quiet: bool = False) -> int:
     """``sh -c command`` with this twelve (and its uv) first on PATH, then the project's node
     tools, and this twelve importable."""
     with tempfile.TemporaryDirectory(prefix="twelve-alias-") as work:
@@ -71,4 +72,9 @@ def _run_command(project: Project, command: str) -> int:
         env["PATH"] = os.pathsep.join([shims, str(project.root / "node_modules" / ".bin"),
                                        env.get("PATH", "")])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (importable, env.get("PYTHONPATH")) if p)
-        return subprocess.run(["sh", "-c", command], cwd=project.root, env=env).returncode
+        proc = subprocess.run(["sh", "-c", command], cwd=project.root, env=env,
+                              stdout=subprocess.PIPE if quiet else None,
+                              stderr=subprocess.STDOUT if quiet else None)
+        if quiet and proc.returncode != 0:
+            sys.stderr.write(proc.stdout.decode(errors="replace"))
+        return proc.returncode

@@ -110,7 +110,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     release = make_release(project, name=args.name, version=args.vsn,
                            env=os.environ.get("TWELVE_ENV") or DEFAULT_ENV, path=args.path)
     log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
-    release = pipeline.build(release, log=log, overwrite=args.overwrite, confirm=_confirm)
+    release = pipeline.build(release, log=log, overwrite=args.overwrite, confirm=_confirm,
+                             quiet=args.quiet)
     if not args.quiet:
         root = release.display_root
         print("\n" + BANNER.format(root=root, bin=os.path.join(root, "bin", release.name)))

@@ -8,6 +8,7 @@ All problems found are reported together in one ``ProjectError`` (exit 2).
 from __future__ import annotations
 
 import difflib
+import os
 import json
 import re
 import tomllib
@@ -31,6 +32,7 @@ ASGI_FRAMEWORKS = ("fastapi", "starlette", "quart", "litestar", "sanic")
 PREFERRED = {"wsgi": ("gunicorn", "waitress", "granian", "hypercorn"),
              "asgi": ("uvicorn", "granian", "hypercorn")}
 STEPS = ("assemble", "tar")
+DEFAULT_OVERLAY = "rel/overlays"  # like mix's rel/overlays: always copied first
 INTERFACES = ("wsgi", "asgi")
 
 
@@ -134,8 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
             "exactly once, \"tar\" at most once after it, aliases (before assemble) and "
             "\"module:function\" callables."),
-    Setting("overlays", "str|list[str]", ["rel/overlays"], "Directories copied verbatim into "
-            "the release root; later ones override earlier ones, file by file."),
+    Setting("overlays", "str|list[str]", [], "More directories copied verbatim into the "
+            "release root, after rel/overlays (always first, when it exists); later ones "
+            "override earlier ones, file by file."),
     Setting("env_sh", "str", "rel/env.sh", "Shell script sourced by bin/NAME before boot "
             "(copied to releases/VSN/env.sh)."),
     Setting("config_dir", "str", "config", "Where config.py, ENV.py and runtime.py live."),
@@ -175,6 +178,12 @@ class Project:
     processes: dict[str, str]
     aliases: dict[str, tuple[str, ...]]
     lock_file: Path | None = field(default=None)
+
+    @property
+    def main_overlay(self) -> Path:
+        """Where generators write overlay files: the first overlay dir the project names
+        besides rel/overlays, else rel/overlays."""
+        return self.overlays[1] if len(self.overlays) > 1 else self.overlays[0]
 
     @property
     def app_module(self) -> str:
@@ -221,7 +230,8 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         problems.append(f"tool.twelve.server is {server!r} but the project does not depend on "
                         f"it; add \"{SERVER_PACKAGES[server]}\" to [project].dependencies")
     overlays = values["overlays"]
-    overlays = [overlays] if isinstance(overlays, str) else overlays
+    overlays = [DEFAULT_OVERLAY, *([overlays] if isinstance(overlays, str) else overlays)]
+    overlays = list(dict.fromkeys(os.path.normpath(o) for o in overlays))
     paths = {k: _inside(root, values[k], f"tool.twelve.{k}", problems)
              for k in ("env_sh", "config_dir", "static_dir")}
     aliases = {name: tuple([cmds] if isinstance(cmds, str) else cmds)

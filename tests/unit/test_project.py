@@ -53,7 +53,7 @@ def test_factory_app_and_explicit_values(tmp_path):
     project = load_project(write(tmp_path, text))
     assert (project.app, project.name, project.include_python) == \
         ("hello.web:create_app()", "hw", False)
-    assert [p.name for p in project.overlays] == ["a", "b"]
+    assert [p.name for p in project.overlays] == ["overlays", "a", "b"]  # rel/overlays first
 
 
 def test_unknown_key_suggests_the_near_miss(tmp_path):

@@ -118,7 +118,8 @@ def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Pa
         name, version = headers["Name"], headers["Version"]
         key = normalise(name)
         hashes = (app_hash,) if key == app_name else pinned.get(key, ("", ()))[1]
-        license_ = headers.get("License-Expression") or _short(headers.get("License"))
+        license_ = (headers.get("License-Expression") or _short(headers.get("License"))
+                    or _classifier_license(headers.get_all("Classifier") or []))
         packages.append(Package(name, version, hashes, license_))
     return packages
 
@@ -140,6 +141,12 @@ def _without_excluded(text: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept) + "\n"
+
+
+def _classifier_license(classifiers: list[str]) -> str | None:
+    """"License :: OSI Approved :: BSD License" → "BSD License" (older metadata has only this)."""
+    found = [c.rsplit("::", 1)[-1].strip() for c in classifiers if c.startswith("License ::")]
+    return found[0] if found else None
 
 
 def _short(text: str | None) -> str | None:

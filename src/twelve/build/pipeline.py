@@ -31,7 +31,8 @@ def cache_root() -> Path:
     return Path(base) / "twelve"
 
 
-def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool]) -> Release:
+def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool],
+          quiet: bool = False) -> Release:
     """Run every step of the release; return the release as built."""
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
@@ -41,7 +42,7 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
     release = replace(release, staging=assemble.staging_dir(release))
     try:
         for step in release.project.steps:
-            release = run_step(step, release, log)
+            release = run_step(step, release, log, quiet)
         assemble.swap_into_place(release)
         archive.publish_tarball(release)
     except OSError as e:
@@ -74,7 +75,7 @@ def evaluate_build_config(release: Release, log: Log) -> dict:
     return runtime_config.evaluate_build_config(config_dir, release.env, dict(os.environ))
 
 
-def run_step(step: str, release: Release, log: Log) -> Release:
+def run_step(step: str, release: Release, log: Log, quiet: bool = False) -> Release:
     if step == "assemble":
         return assemble_release(release, log)
     if step == "tar":
@@ -82,7 +83,7 @@ def run_step(step: str, release: Release, log: Log) -> Release:
         archive.write_tarball(release, archive.source_date_epoch(os.environ))
         return release
     if step in release.project.aliases:
-        aliases.run_alias(release.project, step, log=log)
+        aliases.run_alias(release.project, step, log=log, quiet=quiet)
         return release
     module_name, func_name = step.split(":")
     log(f"* running step {step}")

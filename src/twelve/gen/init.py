@@ -31,8 +31,7 @@ def init_files(project: Project) -> list[Generated]:
     values = {"NAME": project.name, "APP": app_name(project)}
     config_dir = _relative(project, project.config_dir)
     files = [Generated(_relative(project, project.env_sh), render("env.sh", **values))]
-    if project.overlays:
-        files.append(Generated(_relative(project, project.overlays[0])))
+    files.append(Generated(_relative(project, project.main_overlay)))
     files += [
         Generated(f"{config_dir}/config.py", render("config.py", **values)),
         Generated(f"{config_dir}/runtime.py", render("runtime.py", **values)),

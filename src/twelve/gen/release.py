@@ -132,7 +132,7 @@ def release_files(project: Project, detection: Detection, *, metadata: str | Non
     else:
         values["METADATA"] = metadata_ref(project, pkg_dir, metadata)
         log(USING_METADATA.format(ref=values["METADATA"]))
-    overlays = _relative(project, project.overlays[0]) if project.overlays else "rel/overlays"
+    overlays = _relative(project, project.main_overlay)
     return [
         Generated(f"{_relative(project, pkg_dir)}/release.py",
                   render(f"release_{detection.kind}.py", **values)),
