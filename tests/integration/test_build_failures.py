@@ -119,3 +119,25 @@ def test_an_app_that_fails_to_import_exits_with_a_clear_error(tmp_path):
     assert proc.returncode == 1
     assert "importing the app broken_app.web:app failed: RuntimeError: no database" in proc.stderr
     assert "broken_app/web.py" in proc.stderr, "the app's own frame is shown"
+
+
+def test_strip_ships_bytecode_only_and_still_runs(built, tmp_path):
+    project, release = built
+    original = edit(project / "pyproject.toml", 'server = "gunicorn"',
+                    'server = "gunicorn"\nstrip = true')
+    try:
+        twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
+    finally:
+        (project / "pyproject.toml").write_text(original)
+    sources = [p for p in (release / "lib").rglob("*.py") if p.name != "twelve_boot.py"]
+    assert sources == [], sources[:5]
+    assert (release / "lib" / "flask" / "__init__.pyc").is_file()
+    proc = subprocess.run([str(release / "bin" / "hello"), "eval",
+                           "import flask, hello.web; print(flask.__file__)"],
+                          env=release_env(tmp_path), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("lib/flask/__init__.pyc")
+    verify = subprocess.run([str(release / "bin" / "hello"), "verify"],
+                            env=release_env(tmp_path), capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})  # back to normal

@@ -119,20 +119,33 @@ def copy_overlays(release: Release) -> list[Path]:
     return used
 
 
-def byte_compile(root: Path, python: str) -> str:
+def byte_compile(root: Path, python: str, *, sourceless: bool = False) -> str:
     """Compile lib/ with hash-based .pyc (no mtimes) and root-relative paths: reproducible.
+    ``sourceless`` (strip = true) writes each .pyc beside its source, where Python imports it
+    without the source, which is then removed.
 
     Returns compileall's complaints (a dependency may ship files that are not valid Python
     for this version, e.g. templates); they do not fail the build, the caller shows them.
     """
+    legacy = ["-b"] if sourceless else []
     proc = subprocess.run(
-        [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-s", str(root),
+        [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-s", str(root), *legacy,
          "--invalidation-mode", "unchecked-hash", str(root / "lib")],
         capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     if proc.returncode not in (0, 1):
         raise BuildError(f"byte-compiling lib/ failed (exit {proc.returncode}):\n"
                          + (proc.stderr or proc.stdout)[-2000:])
     return (proc.stdout + proc.stderr).strip()
+
+
+def remove_sources(lib: Path) -> int:
+    """strip = true: drop every .py that has its .pyc beside it (not the boot script)."""
+    removed = 0
+    for source in lib.rglob("*.py"):
+        if source.with_suffix(".pyc").is_file() and source != lib / "twelve_boot.py":
+            source.unlink()
+            removed += 1
+    return removed
 
 
 def file_manifest(root: Path, version: str) -> dict[str, dict]:

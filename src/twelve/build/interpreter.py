@@ -244,7 +244,9 @@ def strip_debug_info(stage: Path, log: Callable[[str], None]) -> None:
     if strip is None:
         log("strip (binutils) not found: python/ keeps its debug info and is larger")
         return
-    _run([strip, "--strip-debug", *map(str, elf_files(stage))], "strip")
+    files = elf_files(stage)
+    if files:
+        _run([strip, "--strip-debug", *map(str, files)], "strip")
 
 
 def set_runpaths(source: Source, stage: Path) -> None:

@@ -124,11 +124,7 @@ def assemble_release(release: Release, log: Log) -> Release:
     assemble.copy_runtime(lib)
     _remove_scripts(lib)
     archive.normalise_lib(lib)
-    log("* byte-compiling (hash-based .pyc)")
-    complaints = assemble.byte_compile(staging, python if project.include_python else sys.executable)
-    if complaints:
-        log("  warning: some files could not be byte-compiled (they stay as source):\n"
-            + "\n".join("    " + line for line in complaints.splitlines()[:10]))
+    compile_release(release, python, log)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
@@ -143,6 +139,20 @@ def assemble_release(release: Release, log: Log) -> Release:
     log("* checking that no secret is in the release")
     secret_guard.check_release(release, python, os.environ, log)
     return release
+
+
+def compile_release(release: Release, python: str, log: Log) -> None:
+    """Byte-compile lib/; with strip = true, ship .pyc only and no debug info in lib/'s ELF."""
+    project, staging = release.project, release.staging
+    log("* byte-compiling (hash-based .pyc)" + (", sourceless (strip)" if project.strip else ""))
+    complaints = assemble.byte_compile(staging, python if project.include_python
+                                       else sys.executable, sourceless=project.strip)
+    if complaints:
+        log("  warning: some files could not be byte-compiled (they stay as source):\n"
+            + "\n".join("    " + line for line in complaints.splitlines()[:10]))
+    if project.strip:
+        assemble.remove_sources(staging / "lib")
+        interpreter.strip_debug_info(staging / "lib", log)
 
 
 def install_interpreter(release: Release,
