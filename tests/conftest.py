@@ -37,8 +37,10 @@ def twelve(*args: str, cwd: Path, env: dict | None = None, check: bool = True,
 
 
 def copy_project(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("_build", "__pycache__", ".venv",
-                                                             "node_modules", "*.egg-info"))
+    # A developer's checkout may hold what a fresh clone has not: builds, venvs, node tools,
+    # collected static files (Django's staticfiles/).
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(
+        "_build", "__pycache__", ".venv", "node_modules", "staticfiles", "*.egg-info"))
     return dest
 
 
@@ -191,3 +193,20 @@ def hello_release(hello_project) -> Path:
     """The example's prod release, built once for the session (read-only for tests)."""
     twelve("release", "--overwrite", cwd=hello_project, env={"TWELVE_ENV": "prod"})
     return hello_project / "_build" / "prod" / "rel" / "hello"
+
+
+@pytest.fixture(scope="session")
+def example_release(tmp_path_factory, request):
+    """example_release("hello_fastapi"): an example's prod release, built once per session
+    from a copy of examples/NAME (read-only for tests; hello's is hello_release)."""
+    built: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name == "hello":
+            return request.getfixturevalue("hello_release")
+        if name not in built:
+            project = copy_project(EXAMPLES / name, tmp_path_factory.mktemp(name) / name)
+            twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
+            built[name] = project / "_build" / "prod" / "rel" / name
+        return built[name]
+    return build

@@ -9,7 +9,6 @@ import gzip
 import http.cookiejar
 import json
 import re
-import shutil
 import subprocess
 import urllib.error
 import urllib.parse
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, Release, get, twelve
+from conftest import Release, get
 
 pytestmark = pytest.mark.slow
 
@@ -54,14 +53,8 @@ class DjangoRelease(Release):
 
 
 @pytest.fixture(scope="module")
-def django_release(tmp_path_factory) -> Path:
-    # Not conftest's copy_project: a developer's checkout may hold the example's own .venv and
-    # collected static files, which a fresh clone has not.
-    project = tmp_path_factory.mktemp(NAME) / NAME
-    shutil.copytree(EXAMPLES / NAME, project, ignore=shutil.ignore_patterns(
-        "_build", "__pycache__", ".venv", "staticfiles", "*.egg-info"))
-    twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
-    return project / "_build" / "prod" / "rel" / NAME
+def django_release(example_release) -> Path:
+    return example_release(NAME)
 
 
 @pytest.fixture

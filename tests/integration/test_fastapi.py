@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, Release, copy_project, get, twelve
+from conftest import Release, get
 
 pytestmark = pytest.mark.slow
 
@@ -21,10 +21,8 @@ MIGRATE = "hello_fastapi.release.migrate()"
 
 
 @pytest.fixture(scope="module")
-def fastapi_release(tmp_path_factory) -> Path:
-    project = copy_project(EXAMPLES / NAME, tmp_path_factory.mktemp(NAME) / NAME)
-    twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
-    return project / "_build" / "prod" / "rel" / NAME
+def fastapi_release(example_release) -> Path:
+    return example_release(NAME)
 
 
 @pytest.fixture

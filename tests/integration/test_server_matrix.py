@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, Release, copy_project, get, twelve
+from conftest import Release, get
 
 pytestmark = pytest.mark.slow
 
@@ -51,25 +51,11 @@ CASES = [(example, server) for example, (_, _, servers) in EXAMPLES_TABLE.items(
          for server in servers]
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory, hello_release):
-    """Each example's prod release, built once (hello's is the session's shared build)."""
-    cache = {"hello": hello_release}
-
-    def build(example: str) -> Path:
-        if example not in cache:
-            project = copy_project(EXAMPLES / example, tmp_path_factory.mktemp(example) / example)
-            twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
-            cache[example] = project / "_build" / "prod" / "rel" / example
-        return cache[example]
-    return build
-
-
 @pytest.fixture
-def release(built, tmp_path, request):
+def release(example_release, tmp_path, request):
     example, server = request.param
     migrate = EXAMPLES_TABLE[example][0]
-    rel = Release(built(example), tmp_path, TWELVE_SERVER=server, **SECRETS)
+    rel = Release(example_release(example), tmp_path, TWELVE_SERVER=server, **SECRETS)
     rel.env["DATABASE_URL"] = f"sqlite:///{tmp_path}/{example}.db"
     rel("eval", migrate, check=True)
     yield rel

@@ -20,7 +20,6 @@ release and its tarball. So, once the release is assembled:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from fnmatch import fnmatchcase
