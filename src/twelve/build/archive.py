@@ -25,6 +25,7 @@ from pathlib import Path
 
 from twelve.build.release import Release
 from twelve.errors import BuildError
+from twelve.runtime.processes import alive
 
 # When SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z, the earliest time a zip (a wheel) can
 # hold, and late enough that tar does not warn about an "implausibly old time stamp".
@@ -130,7 +131,7 @@ def _remove_stale_pending(release: Release) -> None:
     final = tarball_path(release)
     for path in final.parent.glob(f".{final.name}.staging-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             path.unlink(missing_ok=True)
 
 
@@ -169,13 +170,3 @@ def normalise_modes(root: Path) -> None:
     cookie = root / "releases" / "COOKIE"
     if cookie.is_file() and not cookie.is_symlink():
         os.chmod(cookie, COOKIE_MODE)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -19,6 +19,7 @@ from pathlib import Path
 import twelve
 from twelve.build.release import Release
 from twelve.errors import BuildError
+from twelve.runtime.processes import alive
 
 HERE = Path(__file__).parent
 RUNTIME_SRC = Path(twelve.__file__).parent
@@ -48,7 +49,7 @@ def remove_stale_staging(release: Release) -> None:
         return
     for path in release.root.parent.glob(f".{release.name}.staging-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -220,13 +221,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

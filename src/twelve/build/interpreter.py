@@ -51,6 +51,7 @@ from pathlib import Path
 from twelve.build.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many)
 from twelve.errors import BuildError
+from twelve.runtime.processes import alive
 
 __all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
            "check_relocatable", "check_dependency_libraries"]
@@ -320,18 +321,8 @@ def _remove_abandoned(cache_root: Path) -> None:
     """Remove the temporary directories of builds whose process is gone."""
     for entry in cache_root.glob(".tmp-*"):
         pid = entry.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda s: None

@@ -12,7 +12,6 @@ import fcntl
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 
 from twelve.runtime import control, notify, system
@@ -183,27 +182,3 @@ def _remove(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """Poll until the process is gone (it is not our child, so no waitpid)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if _is_zombie(pid):
-            return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return False
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False

@@ -5,7 +5,6 @@ interpreter's start plus one round trip on a Unix socket.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -34,7 +33,7 @@ def pid(release, process: str) -> int:
 
 
 def stop(release, process: str) -> int:
-    from twelve.runtime.node import wait_gone
+    from twelve.runtime.processes import wait_gone
 
     answer = request(release, process, {"op": "stop"})
     timeout = float(answer.get("graceful_timeout", 30)) + 10
@@ -102,27 +101,3 @@ def remote(release, process: str) -> int:
     with sock:
         control.send(sock, {"op": "console"})
         return console.Client(sock, release, info, interactive=sys.stdin.isatty()).run()
-
-
-def wait_ready(release, process: str, timeout: float) -> dict | None:
-    """Poll the node until it reports ready; None if it never did."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            info = request(release, process, {"op": "info"})
-            if info.get("ready"):
-                return info
-        except control.ControlError:
-            pass
-        time.sleep(0.05)
-    return None
-
-
-def alive(pid_: int) -> bool:
-    try:
-        os.kill(pid_, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
