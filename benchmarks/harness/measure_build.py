@@ -90,12 +90,14 @@ def twelve_variants(twelve: T.Twelve, ws: Workspace, plan: Plan, caches: Path, l
         variants.append(("assets", dict(steps=None), plan.variants))
     for name, keys, reps in variants:
         app_dir = ws.copy_app(f"twelve-{name}", **keys)
-        sample = Sample("s")
+        sample, phases = Sample("s"), {}
         for i in range(reps):
-            seconds = twelve.build(app_dir, ws.path("out", "twelve"), env).seconds
-            sample.values.append(seconds)
-            log(f"  {'twelve (' + name + ')':<28} warm {i + 1}: {seconds:7.2f} s")
-        found[name] = (sample, app_dir)
+            build = twelve.build(app_dir, ws.path("out", "twelve"), env)
+            sample.values.append(build.seconds)
+            for phase, seconds in build.phases:
+                phases.setdefault(phase, Sample("s")).values.append(seconds)
+            log(f"  {'twelve (' + name + ')':<28} warm {i + 1}: {build.seconds:7.2f} s")
+        found[name] = (sample, app_dir, phases)
     return found
 
 

@@ -24,6 +24,7 @@ class Plan:
     warm_slow: int = 2
     incremental: int = 3
     incremental_slow: int = 2
+    incremental_peers: int | None = None  # the peers' incremental builds, if not `incremental`
     variants: int = 2        # twelve's tar and assets builds
     assets_variant: bool = True  # also build the example as configured (assets.deploy step)
     launch: int = 5          # launch → first 200, per tool, after one warm-up launch
@@ -39,6 +40,8 @@ class Plan:
 
     def builds(self, tool: str, kind: str) -> int:
         slow = tool in SLOW_PEERS
+        if kind == "incremental" and tool != "twelve" and self.incremental_peers is not None:
+            return self.incremental_peers
         return {"cold": self.cold_slow if slow else self.cold,
                 "warm": self.warm_slow if slow else self.warm,
                 "incremental": self.incremental_slow if slow else self.incremental}[kind]
@@ -46,15 +49,16 @@ class Plan:
 
 FULL = Plan("full")
 QUICK = Plan("quick", peers=("shiv", "venv"), cold=1, cold_slow=0, warm=1, warm_slow=0,
-             incremental=1, incremental_slow=0, variants=1, assets_variant=False, launch=3,
-             control=3, stops=1, wrk_seconds=3.0, wrk_rounds=1, wrk_warmup=False,
-             idle_seconds=1.0,
+             incremental=1, incremental_slow=0, incremental_peers=0, variants=1,
+             assets_variant=False, launch=2, control=3, stops=1, wrk_seconds=2.0, wrk_rounds=1,
+             wrk_warmup=False, idle_seconds=1.0,
              skipped=("PyInstaller and pex: not built (about a minute and half a minute per "
                       "build here); run `make bench` for them",
-                      "one build of each kind per tool (the cold one is the warm-up), twelve's "
-                      "as-configured build (assets.deploy step) not measured, 3 launches, 3 "
-                      "runs of each control command, one 3-second wrk round per server and "
-                      "path without a warm-up round"))
+                      "one build of each kind (the cold one is the warm-up); no incremental "
+                      "build of the peers (a peer rebuilds everything: see `make bench`); "
+                      "twelve's as-configured build (assets.deploy step) not measured; 2 "
+                      "launches, 3 runs of each control command, one 2-second wrk round per "
+                      "server and path without a warm-up round"))
 SMOKE = Plan("smoke", peers=("venv",), cold=1, cold_slow=0, warm=1, warm_slow=0,
              incremental=1, incremental_slow=0, variants=1, launch=1, control=1, stops=1,
              wrk_seconds=1.0, wrk_rounds=1, wrk_connections=2, wrk_warmup=False,

@@ -70,7 +70,8 @@ def _targets(r: dict) -> str:
     for t in r.get("targets", []):
         value, unit = t["measured"], t["unit"]
         shown = "not measured" if value is None else _with_unit(value, unit)
-        ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f} (needs {'≥' if t['at_least'] else '≤'} 1)"
+        need = "≥" if t["at_least"] else "≤"
+        ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f} (needs {need} 1)"
         met = {True: "✅ met", False: "❌ **not met**", None: "— not measured"}[t["met"]]
         rows.append(f"| {t['target']} | {shown} | {ratio} | {met} |")
         if t["met"] is False:
@@ -136,7 +137,8 @@ def _versus(value, base, key, fmt) -> str:
 
 def _builds(r: dict) -> str:
     rows = ["## Build", "",
-            "| tool | build | median | min | max | n | ÷ twelve |", "|---|---|---|---|---|---|---|"]
+            "| tool | build | median | min | max | n | ÷ twelve |",
+            "|---|---|---|---|---|---|---|"]
     base = r["build"].get("twelve", {})
     for key, entry in r.get("build", {}).items():
         for kind in ("cold", "warm", "incremental"):

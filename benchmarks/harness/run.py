@@ -73,6 +73,9 @@ def measure_all(plan: Plan, ws: Workspace, ctx: T.Context, procs: P.Processes,
     results["build"] = _build_results(series, variants)
     results["phases"] = {k: {n: s.to_json() for n, s in v.phases.items()}
                          for k, v in series.items() if v.phases}
+    if "tar" in variants:
+        tar_phases = variants["tar"][2]
+        results["phases"]["twelve_tar"] = {n: s.to_json() for n, s in tar_phases.items()}
     log("== size")
     results["size"] = _sizes(ws, series, variants)
     root = twelve.artifact(series["twelve"].app_dir, series["twelve"].out)
@@ -147,7 +150,7 @@ def _build_results(series: dict, variants: dict) -> dict:
     out = {}
     for key, s in series.items():
         out[key] = {"label": s.tool.label} | {k: v.to_json() for k, v in s.samples.items()}
-    for name, (sample, _) in variants.items():
+    for name, (sample, _, _) in variants.items():
         label = {"tar": "twelve + tar step", "strip": "twelve, strip = true",
                  "assets": "twelve + assets.deploy step"}[name]
         out[f"twelve_{name}"] = {"label": label, "warm": sample.to_json()}
