@@ -161,10 +161,13 @@ class Release:
             assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}{proc.stderr}"
         return proc
 
+    bin_override: Path | None = None
+
     @property
     def bin(self) -> Path:
-        """bin/NAME: the release directory is named after the release."""
-        return self.root / "bin" / self.root.name
+        """bin/NAME: the release directory is named after the release (unless overridden,
+        e.g. to go through a `current` symlink)."""
+        return self.bin_override or self.root / "bin" / self.root.name
 
     def daemon(self, *args: str) -> int:
         self("daemon", *args, check=True)

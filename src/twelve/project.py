@@ -334,17 +334,19 @@ def _inside(root: Path, rel: str, key: str, problems: list[str]) -> Path:
     return path
 
 
-def _requirement_name(req: str) -> str:
+def requirement_name(req: str) -> str:
+    """"Flask[async]>=3" → "flask": the normalised distribution name of a requirement."""
     match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-    return _normalise(match.group(1)) if match else ""
+    return normalise(match.group(1)) if match else ""
 
 
-def _normalise(name: str) -> str:
+def normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares it."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _depends_on(deps: list[str], package: str) -> bool:
-    return any(_requirement_name(d) == _normalise(package) for d in deps)
+    return any(requirement_name(d) == normalise(package) for d in deps)
 
 
 def _serves_any(server: str, apps: dict[str, str]) -> bool:

@@ -345,3 +345,28 @@ def test_daemon_repl_then_remote(rel):
     rel.pids.add(int(rel("pid", check=True).stdout))
     assert rel("remote", input="1 + 2\n", check=True).stdout == "3\n"
     rel("stop", check=True)
+
+
+def test_restart_follows_a_switched_current_symlink(hello_release, tmp_path):
+    """Upgrades by symlink: `restart` re-execs bin/hello as it was invoked, through `current`."""
+    versions = tmp_path / "versions"
+    for name, greeting in (("a", "Version A"), ("b", "Version B")):
+        shutil.copytree(hello_release, versions / name / "hello", symlinks=True)
+        runtime_py = versions / name / "hello" / "releases" / "0.1.0" / "runtime.py"
+        runtime_py.write_text(runtime_py.read_text() + f'\nconfig("hello", greeting="{greeting}")\n')
+    current = tmp_path / "current"
+    current.symlink_to(versions / "a" / "hello")
+    rel = Release(current, tmp_path)
+    rel.bin_override = current / "bin" / "hello"
+    try:
+        pid = rel.daemon()
+        assert b"Version A" in get(rel.url("/"))[1]
+        switched = tmp_path / "current.new"
+        switched.symlink_to(versions / "b" / "hello")
+        os.replace(switched, current)
+        assert rel("restart").returncode == 0
+        assert b"Version B" in get(rel.url("/"))[1]
+        assert int(rel("pid", check=True).stdout) == pid
+        rel("stop", check=True)
+    finally:
+        rel.cleanup()

@@ -157,3 +157,17 @@ def test_long_socket_paths_work(tmp_path):
     finally:
         srv.close()
     threading.enumerate()
+
+
+def test_cookie_sources_in_order(tmp_path):
+    root = tmp_path / "rel"
+    (root / "releases").mkdir(parents=True)
+    (root / "releases" / "COOKIE").write_text("from-file\n")
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "cookie").write_text("from-credential\n")
+    assert control.read_cookie(root, {}) == b"from-file"
+    assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials)}) == \
+        b"from-credential"
+    assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials),
+                                      "RELEASE_COOKIE": "from-env"}) == b"from-env"

@@ -17,7 +17,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from twelve.errors import BuildError
-from twelve.project import Project
+from twelve.project import Project, normalise
 
 # twelve's runtime is copied into every release on its own; the builder (with uv inside) never is.
 EXCLUDED = frozenset({"twelve"})
@@ -122,10 +122,6 @@ def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Pa
                     or _classifier_license(headers.get_all("Classifier") or []))
         packages.append(Package(name, version, hashes, license_))
     return packages
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -5,6 +5,10 @@
 # command, so it does as little as it can; the commands themselves live in twelve.runtime.
 set -e
 
+# As invoked, symlinks unresolved: a restart execs this path again, so a `current` symlink
+# switched to a new version is followed (RELEASE_ROOT is the resolved one).
+case $0 in /*) RELEASE_BIN=$0 ;; *) RELEASE_BIN=$PWD/$0 ;; esac
+export RELEASE_BIN
 SELF=$0
 while [ -L "$SELF" ]; do
   LINK=$(readlink "$SELF")

@@ -30,7 +30,7 @@ from pathlib import Path
 from twelve.errors import ProjectError, UsageError
 from twelve.gen.files import Generated, render
 from twelve.gen.init import app_name
-from twelve.project import Project
+from twelve.project import Project, requirement_name
 
 KINDS = ("django", "alembic", "sqlalchemy")
 LABELS = {"django": "Django", "alembic": "Alembic", "sqlalchemy": "SQLAlchemy without Alembic"}
@@ -253,12 +253,7 @@ def _signals(project: Project, kind: str) -> list[str]:
 
 def dependency_names(project: Project) -> set[str]:
     """The normalised distribution names of ``[project].dependencies`` (PEP 503)."""
-    names = set()
-    for requirement in project.dependencies:
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-        if match:
-            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
-    return names
+    return {requirement_name(r) for r in project.dependencies} - {""}
 
 
 def _relative(project: Project, path: Path) -> str:

@@ -65,7 +65,6 @@ On the server, as root:
     install -m 0644 {units} /etc/systemd/system/
     install -d -m 0750 -g {user} {env_dir}
     install -m 0640 -g {user} {out}/{name}.env {env_file}     # then fill in the secrets
-    chown {user} {root}/releases/COOKIE      # the node and `bin/{name} remote` read it
     systemctl daemon-reload && systemctl enable --now {enable}
 Check it: systemd-analyze security {name}.service; journalctl -u {name} -f
 """

@@ -44,6 +44,13 @@ class ReleaseInfo:
         return cached
 
 
+    @property
+    def launcher(self) -> str:
+        """bin/NAME as first invoked, through any `current` symlink, so execs of it (restart,
+        daemon) follow a symlink switched to a new version."""
+        return self.environ.get("RELEASE_BIN") or str(self.root / "bin" / self.name)
+
+
 def release_from_environ(environ: dict) -> ReleaseInfo:
     try:
         root = Path(environ["RELEASE_ROOT"])

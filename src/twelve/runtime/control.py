@@ -60,9 +60,13 @@ def make_run_dir(tmp: Path) -> Path:
 
 
 def read_cookie(root: Path, environ: dict) -> bytes:
+    """RELEASE_COOKIE, else systemd's credential `cookie` (LoadCredential=), else the file."""
     cookie = environ.get("RELEASE_COOKIE")
     if cookie:
         return cookie.encode()
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and os.path.isfile(os.path.join(credentials, "cookie")):
+        return Path(credentials, "cookie").read_bytes().strip()
     path = root / "releases" / "COOKIE"
     try:
         return path.read_bytes().strip()

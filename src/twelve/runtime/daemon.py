@@ -61,7 +61,7 @@ def _detach_and_exec(release, process: str, log: Path, ready_w: int) -> None:
         os.set_inheritable(ready_w, True)
         env = dict(os.environ, **{notify.READY_FD: str(ready_w)})
         os.chdir("/")
-        launcher = str(release.root / "bin" / release.name)
+        launcher = release.launcher
         os.execve(launcher, [launcher, "start", process], env)
     except BaseException as e:  # nothing may escape a forked child
         try:

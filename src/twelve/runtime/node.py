@@ -153,7 +153,7 @@ def reexec(release, process: str, lock_fd: int, listener) -> None:
     if listener is not None:
         os.set_inheritable(listener.fileno(), True)
         env["TWELVE_LISTEN_FD"] = str(listener.fileno())
-    launcher = str(release.root / "bin" / release.name)
+    launcher = release.launcher
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(launcher, [launcher, "start", process], env)
