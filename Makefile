@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps
 
 # The example's front-end tools (esbuild, pinned in package-lock.json), installed locally.
 NODE_STAMP := examples/hello/node_modules/.installed
-$(NODE_STAMP): examples/hello/package.json examples/hello/package-lock.json
+$(NODE_STAMP): $(STAMP) examples/hello/package.json examples/hello/package-lock.json
 	@command -v npm >/dev/null 2>&1 || \
 	  { echo "error: npm is missing; the example builds its assets with esbuild from npm: install Node.js 18+ with npm" >&2; exit 1; }
 	cd examples/hello && npm ci --no-audit --no-fund
