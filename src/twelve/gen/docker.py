@@ -52,7 +52,7 @@ def docker_files(project: Project, *, twelve_requirement: str,
     if not HEALTH_PATH.match(health_path):
         raise UsageError(BAD_HEALTH_PATH.format(value=health_path))
     python_version = "%d.%d" % sys.version_info[:2]
-    runtime_base = (f"debian:${{DEBIAN_VERSION}}-slim" if project.include_python
+    runtime_base = ("debian:${DEBIAN_VERSION}-slim" if project.include_python
                     else "python:${PYTHON_VERSION}-slim-${DEBIAN_VERSION}")
     values = {
         "NAME": project.name, "UID": str(UID), "PORT": str(PORT),
