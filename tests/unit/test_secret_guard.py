@@ -110,3 +110,18 @@ def test_secret_looking_build_config_keys_warn(tmp_path):
         "app.api_key", "app.db.PASSWORD_FILE", "app.db.nested_token", "app.secret_key_base"]
     logged = check(staging_release(tmp_path, build_config=config), {})
     assert logged[0].startswith("  warning: build config key app.api_key looks like a secret")
+
+
+def test_literal_secret_names_are_read_without_running_runtime_py(tmp_path):
+    from twelve.build.secret_guard import literal_secret_names
+    runtime_py = tmp_path / "runtime.py"
+    runtime_py.write_text('from twelve import env\nraise SystemExit("never run")\n'
+                          'a = env.secret("SECRET_KEY_BASE", min_length=64)\n'
+                          'b = env.str("PORT")\nc = env.secret("API_TOKEN")\n')
+    assert literal_secret_names(runtime_py) == {"SECRET_KEY_BASE", "API_TOKEN"}
+    runtime_py.write_text('from twelve import env\nname = "X"\nenv.secret(name)\n')
+    assert literal_secret_names(runtime_py) is None, "a computed name needs evaluating"
+    runtime_py.write_text('import hello.settings\nfrom twelve import env\nenv.secret("A")\n')
+    assert literal_secret_names(runtime_py) is None, "an imported module may read secrets"
+    runtime_py.write_text('from twelve import env\nread = env.secret\nread("A")\n')
+    assert literal_secret_names(runtime_py) is None

@@ -5,7 +5,10 @@ the build's environment (a CI job with the production secrets, a developer's she
 config that copies it, an overlay or a generated file would ship it in clear text inside the
 release and its tarball. So, once the release is assembled:
 
-1. ``declared_secrets``: runtime.py is evaluated in declare mode, as ``bin/NAME env`` does,
+1. ``literal_secret_names``: the names of ``env.secret("NAME")`` calls are read from
+   runtime.py without running it; when none of them is set in the build's environment (the
+   usual build), nothing can leak and the guard is done. Otherwise (or when a call names its
+   variable in a way only running tells), ``declared_secrets``: runtime.py is evaluated in declare mode, as ``bin/NAME env`` does,
    by the release's own interpreter with its ``lib/`` (so runtime.py may import the app and its
    dependencies), in the build's environment. Problems with values are not failures here; a
    runtime.py that cannot be evaluated at all makes the guard warn and check nothing.
@@ -74,6 +77,10 @@ def check_release(release: Release, python: str, environ, log: Log) -> None:
     runtime_py = release.version_dir / "runtime.py"
     if not runtime_py.is_file():
         return
+    candidates = literal_secret_names(runtime_py)
+    if candidates is not None and not any(
+            is_set(environ, name) and len(environ[name]) >= MIN_LENGTH for name in candidates):
+        return  # no secret of this app is set here: nothing can leak (the usual build)
     try:
         names = declared_secrets(release, python, runtime_py, environ)
     except BuildError as e:
@@ -84,6 +91,39 @@ def check_release(release: Release, python: str, environ, log: Log) -> None:
     leaks = find_leaks(release.staging, release.version, values)
     if leaks:
         raise leak_error(leaks, release.env)
+
+
+def literal_secret_names(runtime_py: Path) -> set[str] | None:
+    """The names in ``env.secret("NAME", ...)`` calls of runtime.py, read without running it.
+
+    None when only running it can tell: a call that computes its name, ``.secret`` used other
+    than as such a call, or an import of anything but the standard library and twelve (an
+    imported module may read secrets of its own).
+    """
+    import ast
+    import sys
+
+    try:
+        tree = ast.parse(runtime_py.read_text(), str(runtime_py))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    names, calls, uses = set(), 0, 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                else [node.module or ""]
+            if any(m.split(".")[0] not in sys.stdlib_module_names | {"twelve"} for m in modules):
+                return None
+        elif isinstance(node, ast.Attribute) and node.attr == "secret":
+            uses += 1
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "secret"):
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                return None
+            names.add(first.value)
+            calls += 1
+    return names if uses == calls else None
 
 
 def declared_secrets(release: Release, python: str, runtime_py: Path, environ) -> list[str]:
