@@ -166,3 +166,19 @@ def test_cookie_is_kept_and_overwrite_needs_consent(hello_project, hello_release
     assert refused.returncode == 1
     assert "already exists" in refused.stderr and "--overwrite" in refused.stderr
     assert (hello_release / "releases/COOKIE").read_text() == cookie
+
+
+def test_the_dependency_cache_is_left_as_recorded(hello_release):
+    """Releases link their locked packages out of the cache; no build step may write through
+    such a link, so every cached file still has the hash recorded when it was made."""
+    import hashlib
+    from twelve.build.pipeline import cache_root
+
+    linked = (hello_release / "lib" / "flask" / "app.py").stat()
+    assert linked.st_nlink >= 2, "the release links its packages out of the cache"
+    for entry in (cache_root() / "deps").iterdir():
+        if entry.name.startswith("."):
+            continue
+        recorded = json.loads((entry / "files.json").read_text())
+        for rel, digest in recorded.items():
+            assert hashlib.sha256((entry / rel).read_bytes()).hexdigest() == digest, rel

@@ -153,8 +153,10 @@ def _prune_record(record: Path, lib: Path) -> None:
     lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines
             if not (row := next(csv.reader([line]), None)) or (lib / row[0]).exists()]
-    if kept != lines:
-        record.write_text("".join(kept), encoding="utf-8")
+    if kept != lines:  # by rename, never in place: the file may be linked out of a cache
+        scratch = record.with_name(record.name + ".twelve-tmp")
+        scratch.write_text("".join(kept), encoding="utf-8")
+        os.replace(scratch, record)
 
 
 def normalise_modes(root: Path) -> None:

@@ -120,18 +120,24 @@ def copy_overlays(release: Release) -> list[Path]:
     return used
 
 
-def byte_compile(root: Path, python: str, *, sourceless: bool = False) -> str:
+def byte_compile(root: Path, python: str, *, sourceless: bool = False,
+                 paths: list[Path] | None = None) -> str:
     """Compile lib/ with hash-based .pyc (no mtimes) and root-relative paths: reproducible.
     ``sourceless`` (strip = true) writes each .pyc beside its source, where Python imports it
     without the source, which is then removed.
+
+    ``paths``: only these files and directories (default: all of lib/).
 
     Returns compileall's complaints (a dependency may ship files that are not valid Python
     for this version, e.g. templates); they do not fail the build, the caller shows them.
     """
     legacy = ["-b"] if sourceless else []
+    targets = [str(p) for p in paths] if paths is not None else [str(root / "lib")]
+    if not targets:
+        return ""
     proc = subprocess.run(
         [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-s", str(root), *legacy,
-         "--invalidation-mode", "unchecked-hash", str(root / "lib")],
+         "--invalidation-mode", "unchecked-hash", *targets],
         capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     if proc.returncode not in (0, 1):
         raise BuildError(f"byte-compiling lib/ failed (exit {proc.returncode}):\n"
@@ -149,8 +155,11 @@ def remove_sources(lib: Path) -> int:
     return removed
 
 
-def file_manifest(root: Path, version: str) -> dict[str, dict]:
-    """sha256 and mode of every file of this version (not tmp/, COOKIE or other versions)."""
+def file_manifest(root: Path, version: str,
+                  known: dict[tuple[int, int], str] | None = None) -> dict[str, dict]:
+    """sha256 and mode of every file of this version (not tmp/, COOKIE or other versions).
+    ``known`` maps (device, inode) to the sha256 of files linked out of a cache."""
+    known = known or {}
     files = {}
     for path in sorted(_walk(root)):
         rel = path.relative_to(root).as_posix()
@@ -160,7 +169,8 @@ def file_manifest(root: Path, version: str) -> dict[str, dict]:
         if stat.S_ISLNK(st.st_mode):
             files[rel] = {"link": os.readlink(path)}
         else:
-            files[rel] = {"sha256": _sha256(path), "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+            digest = known.get((st.st_dev, st.st_ino)) or sha256_file(path)
+            files[rel] = {"sha256": digest, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
     return files
 
 
@@ -215,7 +225,7 @@ def _outside_manifest(rel: str, version: str) -> bool:
     return outside_manifest(rel, version)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

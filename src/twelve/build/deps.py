@@ -124,6 +124,18 @@ def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Pa
     return packages
 
 
+def wheel_files(lib: Path, wheel: Path) -> list[Path]:
+    """The files a wheel installed into ``lib``, from its dist-info's RECORD."""
+    import csv
+
+    name, version = wheel.name.split("-")[:2]
+    record = lib / f"{name}-{version}.dist-info" / "RECORD"
+    if not record.is_file():
+        return []
+    with record.open(newline="", encoding="utf-8") as f:
+        return [lib / row[0] for row in csv.reader(f) if row and ".." not in row[0]]
+
+
 def _logical_lines(text: str) -> list[str]:
     joined = re.sub(r"\\\n", " ", text)
     return [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.startswith("#")]

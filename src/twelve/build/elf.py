@@ -155,15 +155,17 @@ def check_relocatable(python_dir: Path) -> None:
                          hint=RELOCATABLE_HINT)
 
 
-def check_dependency_libraries(lib_dir: Path) -> None:
-    """Fail if an ELF file under ``lib_dir`` needs a library the host cannot find.
+def check_dependency_libraries(lib_dir: Path, files: list[Path] | None = None) -> None:
+    """Fail if an ELF file under ``lib_dir`` (or of ``files`` under it) needs a library the
+    host cannot find.
 
     Unlike ``python/``, wheels may rely on the platform (manylinux allows libstdc++, libgcc_s,
     libz...), so only libraries that resolve nowhere are errors.
     """
     root = lib_dir.resolve()
+    found = elf_files(root) if files is None else [p.resolve() for p in files if is_elf(p)]
     problems = [f"  {path.relative_to(root)}: {entry.name} => not found"
-                for path, entries in ldd_many(elf_files(root))
+                for path, entries in ldd_many(found)
                 for entry in entries if not entry.found]
     if problems:
         raise BuildError(DEPENDENCIES_FAILED.format(root=root, problems="\n".join(problems)),

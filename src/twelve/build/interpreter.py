@@ -241,11 +241,14 @@ def _stat(path: str) -> list[int]:
 # -- 3-5. strip, RUNPATHs, bytecode ------------------------------------------------------------
 
 def strip_debug_info(stage: Path, log: Callable[[str], None]) -> None:
+    strip_debug_info_of(elf_files(stage), log)
+
+
+def strip_debug_info_of(files: list[Path], log: Callable[[str], None]) -> None:
     strip = shutil.which("strip")
     if strip is None:
-        log("strip (binutils) not found: python/ keeps its debug info and is larger")
+        log("strip (binutils) not found: ELF files keep their debug info and are larger")
         return
-    files = elf_files(stage)
     if files:
         _run([strip, "--strip-debug", *map(str, files)], "strip")
 
@@ -381,8 +384,19 @@ def _publish(stage: Path, final: Path) -> None:
             raise
 
 
-def copy_interpreter(prepared: Path, dest: Path) -> None:
-    """Copy a prepared interpreter to ``dest`` (``<release>/python``, must not exist yet),
-    preserving modes and symlinks."""
-    shutil.copytree(prepared, dest, symlinks=True,
-                    ignore=lambda d, names: [DESCRIPTION] if Path(d) == prepared else [])
+CHECKED = ".relocatable"  # marker: check_relocatable passed on the prepared directory
+
+
+def copy_interpreter(prepared: Path, dest: Path) -> dict[tuple[int, int], str]:
+    """Put a prepared interpreter at ``dest`` (``<release>/python``, must not exist yet) as
+    hard links to the cache (copies across file systems), modes and symlinks preserved; the
+    cache was checked for relocatability once. Returns the known hashes of its files."""
+    from twelve.build import depcache
+
+    if not (prepared / CHECKED).is_file():
+        check_relocatable(prepared)
+        (prepared / CHECKED).write_text("")
+    if not (prepared / depcache.HASHES).is_file():
+        depcache.write_hashes(prepared)
+    depcache.link_tree(prepared, dest, skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES}))
+    return depcache.known_hashes(prepared)

@@ -11,6 +11,7 @@ import importlib
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Callable
 
 import twelve
 from twelve import aliases
-from twelve.build import archive, assemble, deps, interpreter, sbom, secret_guard
+from twelve.build import (archive, assemble, depcache, deps, elf, interpreter, sbom,
+                          secret_guard)
 from twelve.build.release import Release
 from twelve.errors import BuildError
 from twelve.runtime import config as runtime_config
@@ -116,74 +118,83 @@ def assemble_release(release: Release, log: Log) -> Release:
     project, staging = release.project, release.staging
     archive.source_date_epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any work
     assemble.start_staging(release)
-    python, info = install_interpreter(release, log)
+    python, info, known = install_interpreter(release, log)
     lib = staging / "lib"
-    lib.mkdir()
     with tempfile.TemporaryDirectory(prefix="twelve-build-") as work:
-        packages = install_dependencies(release, Path(python), lib, Path(work), log)
+        packages, app_files = install_dependencies(release, Path(python), info, lib,
+                                                   Path(work), known, log)
     assemble.copy_runtime(lib)
     _remove_scripts(lib)
     archive.normalise_lib(lib)
-    compile_release(release, python, log)
+    compile_release(release, python, app_files + [lib / "twelve", lib / "twelve_boot.py"], log)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
     for overlay in assemble.copy_overlays(release):
         log(f"* copying overlay {_rel(overlay, release)}")
-    log("* checking shared libraries")
-    if project.include_python:
-        interpreter.check_relocatable(staging / "python")
-    interpreter.check_dependency_libraries(lib)
+    log("* checking shared libraries")  # python/ and the locked packages: once, in the cache
+    elf.check_dependency_libraries(lib, files=[p for p in app_files if p.is_file()])
     log("* writing sbom.cdx.json and release.json")
-    write_release_json(release, info, packages)
+    write_release_json(release, info, packages, known)
     log("* checking that no secret is in the release")
     secret_guard.check_release(release, python, os.environ, log)
     return release
 
 
-def compile_release(release: Release, python: str, log: Log) -> None:
-    """Byte-compile lib/; with strip = true, ship .pyc only and no debug info in lib/'s ELF."""
+def compile_release(release: Release, python: str, paths: list[Path], log: Log) -> None:
+    """Byte-compile what the build added to lib/ (the locked packages come compiled from the
+    cache); with strip = true, .pyc only and no debug info in ELF files."""
     project, staging = release.project, release.staging
     log("* byte-compiling (hash-based .pyc)" + (", sourceless (strip)" if project.strip else ""))
+    sources = [p for p in paths if p.is_dir() or p.suffix == ".py"]
     complaints = assemble.byte_compile(staging, python if project.include_python
-                                       else sys.executable, sourceless=project.strip)
+                                       else sys.executable, sourceless=project.strip,
+                                       paths=sources)
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
     if project.strip:
         assemble.remove_sources(staging / "lib")
-        interpreter.strip_debug_info(staging / "lib", log)
+        interpreter.strip_debug_info_of([p for p in paths if p.is_file() and elf.is_elf(p)],
+                                        log)
 
 
-def install_interpreter(release: Release,
-                        log: Log) -> tuple[str, interpreter.Interpreter | None]:
-    """Copy the prepared interpreter into python/; return the interpreter to build with."""
+def install_interpreter(release: Release, log: Log):
+    """Link the prepared interpreter into python/; return the interpreter to build with, its
+    description and the known hashes of its files."""
     if not release.project.include_python:
-        return sys.executable, None
+        return sys.executable, None, {}
     prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
     log(f"* copying python {info.version}")
-    interpreter.copy_interpreter(prepared, release.staging / "python")
-    return str(release.staging / "python" / info.executable), info
+    known = interpreter.copy_interpreter(prepared, release.staging / "python")
+    return str(release.staging / "python" / info.executable), info, known
 
 
-def install_dependencies(release: Release, python: Path, lib: Path, work: Path,
-                         log: Log) -> list[deps.Package]:
+def install_dependencies(release: Release, python: Path, info, lib: Path, work: Path,
+                         known: dict, log: Log) -> tuple[list[deps.Package], list[Path]]:
+    """Link the locked packages out of the dependency cache, then build and install the app's
+    wheel; return every package and the files the app's wheel installed."""
     project = release.project
     requirements = work / "requirements.txt"
     source = "uv.lock" if project.lock_file else "[project].dependencies"
     log(f"* resolving dependencies from {source}")
     deps.lock_requirements(project, python, requirements)
     pinned = requirements.read_text()
-    log(f"* installing {len(deps.parse_requirements(pinned))} locked packages")
-    deps.install_requirements(requirements, lib, python)
+    python_id = (f"{info.version}-{info.soabi}-{info.platform}" if info
+                 else f"{sys.version}-{sysconfig.get_config_var('SOABI')}")
+    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
+                                  project.strip, log)
+    log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
+    depcache.link_tree(entry / "lib", lib)
+    known.update(depcache.known_hashes(entry))
     log(f"* building {project.dist_name} {project.version} as a wheel")
     wheel = deps.build_app_wheel(project, python, work / "wheel")
     deps.install_wheel(wheel, lib, python)
-    return deps.installed_packages(lib, pinned, wheel)
+    return deps.installed_packages(lib, pinned, wheel), deps.wheel_files(lib, wheel)
 
 
 def write_release_json(release: Release, info: interpreter.Interpreter | None,
-                       packages: list[deps.Package]) -> None:
+                       packages: list[deps.Package], known: dict | None = None) -> None:
     project = release.project
     data = {
         "name": release.name, "version": release.version, "env": release.env,
@@ -205,7 +216,7 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     sbom.write_sbom(release, info, data["python"]["version"], packages,
                     archive.source_date_epoch(os.environ, default=None))
     archive.normalise_modes(release.staging)  # the umask must not show in the manifest
-    data["files"] = assemble.file_manifest(release.staging, release.version)
+    data["files"] = assemble.file_manifest(release.staging, release.version, known)
     assemble.write_json(release.version_dir / "release.json", data)
 
 
