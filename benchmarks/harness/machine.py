@@ -18,9 +18,7 @@ def machine() -> dict:
 
 
 def versions(tools_bin: Path | None, requirements: Path | None) -> dict:
-    import twelve
-
-    found = {"twelve": f"{twelve.__version__} ({_git_revision()})",
+    found = {"twelve": twelve_version(),
              "uv": _version([uv_binary(), "--version"]),
              "python (bundled, and every peer's)": platform.python_version()}
     for name, argv in (("pip", ["pip", "--version"]), ("pyinstaller", ["pyinstaller", "--version"]),
@@ -39,6 +37,11 @@ def versions(tools_bin: Path | None, requirements: Path | None) -> dict:
             if name in pins:
                 found[f"{name} (the app's lock)"] = pins[name]
     return found
+
+
+def twelve_version() -> str:
+    import twelve
+    return f"{twelve.__version__} ({_git_revision()}; src/twelve digest {_source_digest()})"
 
 
 def _version(argv: list[str]) -> str:
@@ -60,7 +63,17 @@ def _git_revision() -> str:
     rev = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]) or "unknown"
     dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "src"],
                            capture_output=True).returncode
-    return rev + ("+changes in src/" if dirty else "")
+    return rev + (" with uncommitted changes" if dirty else "")
+
+
+def _source_digest() -> str:
+    """A digest of src/twelve as it is now: tells whether it changed during a run."""
+    import hashlib
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src" / "twelve").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _meminfo_kb(field: str) -> int:

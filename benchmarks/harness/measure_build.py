@@ -19,13 +19,13 @@ from harness.workspace import Workspace, cache_dirs, clean_environ, edit_source
 
 @dataclass
 class Series:
-    """One tool's builds: samples per kind, phases of its warm builds, where its output is."""
+    """One tool's builds: samples per kind, phases per kind, where its output is."""
 
     tool: object
     app_dir: Path
     out: Path
     samples: dict[str, Sample] = field(default_factory=dict)
-    phases: dict[str, Sample] = field(default_factory=dict)
+    phases: dict[str, dict[str, Sample]] = field(default_factory=dict)  # kind → phase → s
     caches: Path | None = None  # the warm caches its builds used
 
 
@@ -41,9 +41,10 @@ def build_series(tool, ws: Workspace, plan: Plan, log, *, app_dir: Path | None =
         warm_caches = ws.fresh(f"caches-{key}")
         cache_dirs(warm_caches)
         _clear_output(tool, app_dir, out)
-        seconds = tool.build(app_dir, out, clean_environ(cache_dirs(warm_caches))).seconds
-        cold.values.append(seconds)
-        log(f"  {tool.label:<28} cold {i + 1}: {seconds:7.2f} s")
+        build = tool.build(app_dir, out, clean_environ(cache_dirs(warm_caches)))
+        cold.values.append(build.seconds)
+        _add_phases(series, "cold", build)
+        log(f"  {tool.label:<28} cold {i + 1}: {build.seconds:7.2f} s")
     if warm_caches is None:  # no cold build planned: one untimed build fills the caches
         warm_caches = ws.fresh(f"caches-{key}")
         tool.build(app_dir, out, clean_environ(cache_dirs(warm_caches)))
@@ -66,11 +67,14 @@ def _repeat(tool, series: Series, env: dict, reps: int, kind: str, log,
             edit_source(series.app_dir, ws.app, ws.counter)
         build = tool.build(series.app_dir, series.out, env)
         sample.values.append(build.seconds)
-        if kind == "warm":
-            for name, seconds in build.phases:
-                series.phases.setdefault(name, Sample("s")).values.append(seconds)
+        _add_phases(series, kind, build)
         log(f"  {tool.label:<28} {kind} {i + 1}: {build.seconds:7.2f} s")
     return sample
+
+
+def _add_phases(series: Series, kind: str, build: T.Build) -> None:
+    for name, seconds in build.phases:
+        series.phases.setdefault(kind, {}).setdefault(name, Sample("s")).values.append(seconds)
 
 
 def _clear_output(tool, app_dir: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 
 PEERS = ("pyinstaller", "pex", "shiv", "venv")
+GROUPS = ("build", "size", "launch", "control", "serving")  # serving includes memory
 SLOW_PEERS = ("pyinstaller", "pex")  # about a minute or half a minute per build here
 
 
@@ -30,12 +31,14 @@ class Plan:
     launch: int = 5          # launch → first 200, per tool, after one warm-up launch
     control: int = 7         # each control command
     stops: int = 3           # stop → gone and restart → serving (each needs a node)
-    wrk_seconds: float = 8.0
-    wrk_rounds: int = 3      # alternating twelve / bare rounds per path
+    wrk_seconds: float = 5.0
+    wrk_rounds: int = 5      # alternating twelve / bare rounds per path (short, many: a busy
+                             # machine's drift then hits both servers alike)
     wrk_connections: int = 8
     wrk_warmup: bool = True  # one discarded round per server and path first
     idle_seconds: float = 2.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    only: tuple[str, ...] = GROUPS  # the groups of metrics measured
     skipped: tuple[str, ...] = ()  # said in the results, plainly
 
     def builds(self, tool: str, kind: str) -> int:
@@ -68,8 +71,22 @@ SMOKE = Plan("smoke", peers=("venv",), cold=1, cold_slow=0, warm=1, warm_slow=0,
 MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
 
 
-def plan_for(mode: str, peers: tuple[str, ...] | None = None) -> Plan:
+def plan_for(mode: str, peers: tuple[str, ...] | None = None,
+             only: tuple[str, ...] | None = None) -> Plan:
+    """The mode's plan, narrowed to some peers and some groups of metrics. Without "build",
+    each tool needed is built once, untimed; without "size" or "launch", only the venv
+    baseline is built among the peers (control and serving compare with it)."""
     plan = MODES[mode]
+    if only is not None and set(only) != set(GROUPS):
+        plan = replace(plan, only=tuple(g for g in GROUPS if g in only),
+                       skipped=plan.skipped + (f"only {', '.join(only)} measured "
+                                               "(--only)",))
+        if "build" not in only:
+            plan = replace(plan, cold=0, cold_slow=0, warm=0, warm_slow=0, incremental=0,
+                           incremental_slow=0, incremental_peers=0, assets_variant=False,
+                           variants=1)
+        if peers is None and not {"size", "launch"} & set(only):
+            peers = ("venv",)
     if peers is not None:
         chosen = tuple(p for p in PEERS if p in peers)
         notes = [n for n in plan.skipped if not n.startswith("PyInstaller and pex")]

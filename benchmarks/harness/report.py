@@ -158,16 +158,27 @@ def _phases(r: dict) -> str:
     phases = r.get("phases", {}).get("twelve")
     if not phases:
         return ""
-    rows = ["### twelve's warm rebuild, phase by phase", "",
-            "From the lines `twelve release` prints, timed as they arrive (a phase runs until "
-            "the next line).", "", "| phase | median | min | max |", "|---|---|---|---|"]
-    for name, data in sorted(phases.items(), key=lambda kv: -kv[1]["median"]):
-        median, low, high, _ = _spread(data)
-        rows.append(f"| {name} | {median} | {low} | {high} |")
+    kinds = [k for k in ("cold", "warm", "incremental") if k in phases]
+    names = sorted({n for k in kinds for n in phases[k]},
+                   key=lambda n: -max(phases[k].get(n, {}).get("median", 0) for k in kinds))
+    rows = ["### twelve's builds, phase by phase", "",
+            "Medians, from the lines `twelve release` prints, timed as they arrive (a phase "
+            "runs until the next line).", "",
+            "| phase | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for name in names:
+        cells = [seconds(phases[k][name]["median"]) if name in phases[k] else ""
+                 for k in kinds]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    tar = r.get("phases", {}).get("twelve_tar", {}).get("warm", {})
+    writing = {n: d for n, d in tar.items() if n.startswith("writing")}
+    if writing:
+        rows.append("\nWith the tar step: " + ", ".join(
+            f"{n} {seconds(d['median'])}" for n, d in writing.items()) + ".")
     for key, entry in r.get("phases", {}).items():
-        if key != "twelve" and entry:
-            parts = ", ".join(f"{n} {seconds(d['median'])}" for n, d in entry.items())
-            rows.append(f"\n{r['build'][key]['label']} warm build: {parts}.")
+        if key.startswith("twelve") or "warm" not in entry:
+            continue
+        parts = ", ".join(f"{n} {seconds(d['median'])}" for n, d in entry["warm"].items())
+        rows.append(f"\n{r['build'][key]['label']}, warm build: {parts}.")
     return "\n".join(rows)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from harness import measure_serving as MS
 from harness import measure_size as SZ
 from harness import procs as P
 from harness import tools as T
-from harness.machine import machine, versions
+from harness.machine import machine, twelve_version as versions_revision, versions
 from harness.plan import Plan
 from harness.tinyapp import write_tiny_app
 from harness.workspace import (HELLO, Workspace, clean_environ, export_requirements, run,
@@ -32,11 +33,16 @@ def benchmark(plan: Plan, *, app: str, out: Path, tools_bin: Path | None, via: s
         ctx = _prepare(ws, tools_bin, log)
         measure_all(plan, ws, ctx, procs, results, log)
     results["load"].append(os.getloadavg())
+    revision = versions_revision()
+    if revision != results["_versions"]["twelve"]:
+        results["skipped"].append(f"twelve's source changed during this run "
+                                  f"({results['_versions']['twelve']} at the start, {revision} "
+                                  "at the end): its figures may mix both")
     results["reasons"] = reasons(results)
     results["targets"] = targets.evaluate(results)
     results["meta"] = {
         "mode": plan.mode, "app": ws.app.name, "workers": plan.workers, "via": via,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv else "",
+        "command": shlex.join(["python", *sys.argv]) if sys.argv else "",
         "started": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "duration_s": time.time() - started, "machine": machine(),
         "versions": results.pop("_versions"), "plan": plan.__dict__ | {"skipped": None}}
@@ -65,24 +71,29 @@ def measure_all(plan: Plan, ws: Workspace, ctx: T.Context, procs: P.Processes,
     twelve = T.Twelve(ctx)
     log("== build")
     series = {"twelve": MB.build_series(twelve, ws, plan, log)}
-    variants = MB.twelve_variants(twelve, ws, plan, series["twelve"].caches, log)
+    variants = {}
+    if {"build", "size"} & set(plan.only):
+        variants = MB.twelve_variants(twelve, ws, plan, series["twelve"].caches, log)
     for peer in peers:
         series[peer.key] = MB.build_series(peer, ws, plan, log)
-    if "pyinstaller" in series:
+    if "pyinstaller" in series and "build" in plan.only:
         series["pyinstaller_kept"] = MB.pyinstaller_kept(series["pyinstaller"], ws, plan, log)
     results["build"] = _build_results(series, variants)
-    results["phases"] = {k: {n: s.to_json() for n, s in v.phases.items()}
+    results["phases"] = {k: {kind: {n: s.to_json() for n, s in phases.items()}
+                             for kind, phases in v.phases.items()}
                          for k, v in series.items() if v.phases}
     if "tar" in variants:
         tar_phases = variants["tar"][2]
-        results["phases"]["twelve_tar"] = {n: s.to_json() for n, s in tar_phases.items()}
-    log("== size")
-    results["size"] = _sizes(ws, series, variants)
+        results["phases"]["twelve_tar"] = {"warm": {n: s.to_json()
+                                                    for n, s in tar_phases.items()}}
     root = twelve.artifact(series["twelve"].app_dir, series["twelve"].out)
-    results["release_breakdown"] = release_breakdown(root)
-    for row in results["size"]:
-        log(f"  {row['label']:<28} {row['bytes'] / 1e6:7.1f} MB, {row['files']:6d} files, "
-            f".tar.gz {row['targz'] / 1e6:6.1f} MB")
+    if "size" in plan.only:
+        log("== size")
+        results["size"] = _sizes(ws, series, variants)
+        results["release_breakdown"] = release_breakdown(root)
+        for row in results["size"]:
+            log(f"  {row['label']:<28} {row['bytes'] / 1e6:7.1f} MB, {row['files']:6d} files, "
+                f".tar.gz {row['targz'] / 1e6:6.1f} MB")
     _run_metrics(plan, ws, ctx, procs, series, root, results, log)
 
 
@@ -90,16 +101,20 @@ def _run_metrics(plan, ws, ctx, procs, series, root, results, log) -> None:
     servers = [_twelve_server(ws, root, ctx.app.name, plan, "launch-twelve")]
     servers += [_peer_server(ws, s, plan, f"launch-{k}") for k, s in series.items()
                 if k in T.PEER_CLASSES]
-    log("== launch → first 200")
-    results["launch"] = {k: s.to_json() for k, s in
-                         MR.measure_launch(servers, procs, ws, plan.launch, log).items()}
+    if "launch" in plan.only:
+        log("== launch → first 200")
+        results["launch"] = {k: s.to_json() for k, s in
+                             MR.measure_launch(servers, procs, ws, plan.launch, log).items()}
     bare = next((s for s in servers if s.label.startswith("venv")), None)
     if bare is None:
         results["skipped"].append("control baselines, serving and memory: no venv baseline")
         return
-    log("== control")
-    results["control"] = {k: s.to_json() for k, s in
-                          MR.measure_control(root, ctx.app, ws, procs, plan, bare, log).items()}
+    if "control" in plan.only:
+        log("== control")
+        results["control"] = {k: s.to_json() for k, s in MR.measure_control(
+            root, ctx.app, ws, procs, plan, bare, log).items()}
+    if "serving" not in plan.only:
+        return
     missing = MS.wrk_missing()
     if missing:
         results["skipped"].append(f"serving and memory under load: {missing}")
@@ -190,13 +205,11 @@ def release_breakdown(root: Path) -> list[tuple[str, float]]:
 def reasons(r: dict) -> dict[str, str]:
     """Why a target is missed, in the run's own figures."""
     found = {}
-    phases = r.get("phases", {}).get("twelve", {})
-    if phases:
+    for kind, phases in r.get("phases", {}).get("twelve", {}).items():
         top = sorted(phases.items(), key=lambda kv: -kv[1]["median"])[:4]
-        text = "Largest phases of the warm rebuild: " + ", ".join(
+        text = f"Largest phases of twelve's {kind} build: " + ", ".join(
             f"{name} {report.seconds(d['median'])}" for name, d in top) + "."
-        for key in ("warm", "warm_x", "incremental", "incremental_x", "cold", "cold_x"):
-            found[key] = text
+        found[kind] = found[f"{kind}_x"] = text
     if r.get("release_breakdown"):
         text = "Largest parts: " + ", ".join(f"{n} {mb:.1f} MB"
                                              for n, mb in r["release_breakdown"][:6]) + "."

@@ -107,7 +107,7 @@ def synthetic_results() -> dict:
                  "versions": {"uv": "0.5"}, "plan": {"wrk_connections": 8, "wrk_seconds": 3,
                                                       "wrk_rounds": 1}},
         "skipped": ["pex: not installed"], "load": [(0.5, 0, 0), (0.7, 0, 0)],
-        "build": build, "phases": {"twelve": {"byte-compiling": _sample(0.5)}},
+        "build": build, "phases": {"twelve": {"warm": {"byte-compiling": _sample(0.5)}}},
         "size": [{"label": "twelve", "bytes": 40e6, "files": 10, "targz": 14e6,
                   "needs_python": False, "note": ""},
                  {"label": "PyInstaller (onedir)", "bytes": 90e6, "files": 20, "targz": 30e6,
@@ -148,3 +148,19 @@ def test_report_renders_every_section_and_names_missed_targets():
         assert heading in text
     assert "**incremental rebuild ≤ 2 s** — measured 3.00 s" in text
     assert "pex: not installed" in text and "`make bench`" in text
+
+
+def test_diff_of_two_runs_lists_every_target_before_and_after(tmp_path):
+    from harness.compare import compare
+    import json
+
+    old, new = synthetic_results(), synthetic_results()
+    new["build"]["twelve"]["incremental"] = _sample(1.5)
+    for results, name in ((old, "old.json"), (new, "new.json")):
+        results["targets"] = targets.evaluate(results)
+        (tmp_path / name).write_text(json.dumps(results))
+    text = compare(tmp_path / "old.json", tmp_path / "new.json")
+    assert text.index("before:") < text.index("after:")
+    line = next(ln for ln in text.splitlines() if "incremental rebuild ≤ 2 s" in ln)
+    assert "3.00 s" in line and "1.50 s" in line and "NOT → met" in line
+    assert sum("→" in ln for ln in text.splitlines()) >= len(targets.TARGETS)
