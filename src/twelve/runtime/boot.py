@@ -100,4 +100,5 @@ def main(argv: list[str] | None = None) -> None:
             notify.report_to_daemon(f"exit 1\n{traceback.format_exc()}")
         raise
     notify.report_to_daemon(f"exit {code}\nthe node exited with {code} before it was ready\n")
-    sys.exit(code)
+    from twelve.runtime.processes import exit_now
+    exit_now(code if isinstance(code, int) else 0)

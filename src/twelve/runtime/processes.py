@@ -3,6 +3,8 @@ Used by the control commands (stop) and by the builder (leftovers of killed buil
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 
 
@@ -36,3 +38,22 @@ def _is_zombie(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except (OSError, IndexError):
         return False
+
+
+def exit_now(code: int) -> None:
+    """Exit like sys.exit, without the interpreter's module teardown, which costs a server with
+    its app loaded a good part of a second: atexit handlers still run (logging flushes, error
+    reporters send what they hold), stdio is flushed. With other non-daemon threads still
+    running, a normal exit waits for them as Python would."""
+    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon
+           for t in threading.enumerate()):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 
 from twelve.runtime import control
 from twelve.runtime.errors import ERROR, OK, TwelveError
@@ -20,9 +21,19 @@ def connect(release, process: str):
     return control.connect(control.socket_path(release.tmp, process), cookie, name=name)
 
 
+@contextmanager
+def channel_errors(release):
+    """A node that goes away in the middle of a conversation is one clear error."""
+    try:
+        yield
+    except (OSError, control.ProtocolError) as e:
+        raise control.ControlError(f"the control channel of {release.name} failed: {e}",
+                                   hint="Did the node stop or restart meanwhile?") from None
+
+
 def request(release, process: str, message: dict) -> dict:
     sock, _ = connect(release, process)
-    with sock:
+    with sock, channel_errors(release):
         control.send(sock, message)
         return control.recv(sock) or {}
 
@@ -64,7 +75,8 @@ def restart(release, process: str) -> int:
 
 def rpc(release, process: str, code: str) -> int:
     sock, _ = connect(release, process)
-    with sock:
+    sock.settimeout(None)  # the code may run as long as it needs
+    with sock, channel_errors(release):
         control.send(sock, {"op": "rpc", "code": code})
         while True:
             message = control.recv(sock, limit=1 << 30)
@@ -98,6 +110,7 @@ def remote(release, process: str) -> int:
     from twelve.runtime import console
 
     sock, info = connect(release, process)
-    with sock:
+    sock.settimeout(None)  # an interactive session waits for its user
+    with sock, channel_errors(release):
         control.send(sock, {"op": "console"})
         return console.Client(sock, release, info, interactive=sys.stdin.isatty()).run()

@@ -32,7 +32,6 @@ class Granian:
             interface=Interfaces.WSGI if kind == "wsgi" else Interfaces.ASGI,
             workers=settings.workers, workers_kill_timeout=max(1, round(settings.graceful_timeout)),
             log_dictconfig=logging_config("_granian", "granian.access"))
-        server.on_startup(hooks.ready)
         try:
             server.serve(target_loader=lambda: app, wrap_loader=False)
         except SystemExit as e:
@@ -58,6 +57,10 @@ def node_class(sock, hooks):
             self._sfd = fd
             self._sso = socket.socket(fileno=fd)
             self._sso.set_inheritable(True)
+
+        def _spawn_workers(self, spawn_target, target_loader):
+            super()._spawn_workers(spawn_target, target_loader)
+            hooks.ready()  # every worker forked (on_startup hooks run before any is)
 
         def signal_handler_interrupt(self, *args, **kwargs):
             if self.interrupt_signal:  # a second signal forces
