@@ -131,9 +131,11 @@ def test_strip_ships_bytecode_only_and_still_runs(built, tmp_path):
         (project / "pyproject.toml").write_text(original)
     sources = [p for p in (release / "lib").rglob("*.py") if p.name != "twelve_boot.py"]
     assert sources == [], sources[:5]
+    stdlib = next((release / "python" / "lib").glob("python3.*"))
+    assert not list(stdlib.rglob("*.py")) and (stdlib / "json" / "__init__.pyc").is_file()
     assert (release / "lib" / "flask" / "__init__.pyc").is_file()
     proc = subprocess.run([str(release / "bin" / "hello"), "eval",
-                           "import flask, hello.web; print(flask.__file__)"],
+                           "import flask, hello.web, json, ssl, sqlite3; print(flask.__file__)"],
                           env=release_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("lib/flask/__init__.pyc")

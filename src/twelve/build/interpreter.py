@@ -387,7 +387,8 @@ def _publish(stage: Path, final: Path) -> None:
 CHECKED = ".relocatable"  # marker: check_relocatable passed on the prepared directory
 
 
-def copy_interpreter(prepared: Path, dest: Path) -> dict[tuple[int, int], str]:
+def copy_interpreter(prepared: Path, dest: Path, *,
+                     sourceless: bool = False) -> dict[tuple[int, int], str]:
     """Put a prepared interpreter at ``dest`` (``<release>/python``, must not exist yet) as
     hard links to the cache (copies across file systems), modes and symlinks preserved; the
     cache was checked for relocatability once. Returns the known hashes of its files."""
@@ -399,4 +400,23 @@ def copy_interpreter(prepared: Path, dest: Path) -> dict[tuple[int, int], str]:
     if not (prepared / depcache.HASHES).is_file():
         depcache.write_hashes(prepared)
     depcache.link_tree(prepared, dest, skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES}))
+    if sourceless:
+        for stdlib in (dest / "lib").glob("python3.*"):
+            make_sourceless(stdlib)
     return depcache.known_hashes(prepared)
+
+
+def make_sourceless(stdlib: Path) -> None:
+    """strip = true: each module's cached .pyc moves beside it as X.pyc, where import finds
+    it without a source, and the source goes. Renames and unlinks in the release only: the
+    cache keeps its tree."""
+    tag = sys.implementation.cache_tag  # the bundled interpreter is the builder's own version
+    for cache_dir in sorted(stdlib.rglob("__pycache__"), reverse=True):
+        for pyc in cache_dir.glob(f"*.{tag}.pyc"):
+            module = pyc.name.removesuffix(f".{tag}.pyc")
+            source = cache_dir.parent / f"{module}.py"
+            if source.is_file():
+                os.replace(pyc, cache_dir.parent / f"{module}.pyc")
+                source.unlink()
+        if not any(cache_dir.iterdir()):
+            cache_dir.rmdir()

@@ -166,7 +166,8 @@ def install_interpreter(release: Release, log: Log):
         return sys.executable, None, {}
     prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
     log(f"* copying python {info.version}")
-    known = interpreter.copy_interpreter(prepared, release.staging / "python")
+    known = interpreter.copy_interpreter(prepared, release.staging / "python",
+                                         sourceless=release.project.strip)
     return str(release.staging / "python" / info.executable), info, known
 
 
