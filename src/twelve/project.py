@@ -144,8 +144,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("config_dir", "str", "config", "Where config.py, ENV.py and runtime.py live."),
     Setting("static_dir", "str", "static", "The static files `twelve digest` fingerprints "
             "(relative to the project root)."),
-    Setting("strip", "bool", False, "Ship .pyc only, without the .py sources of lib/ "
-            "(like mix's strip_beams)."),
+    Setting("strip", "bool", False, "Ship .pyc only: no .py sources in lib/ or the bundled "
+            "standard library, no debug info in lib/'s ELF files (like mix's strip_beams); "
+            "tracebacks then show no source lines."),
     Setting("processes", "table", {"web": "server"}, "[tool.twelve.processes]: process types "
             "for `bin/NAME start TYPE`; web = \"server\" is the HTTP server, others are "
             "\"module:function\".", _check_processes),
