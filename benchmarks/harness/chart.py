@@ -71,6 +71,9 @@ def draw(results: dict, path: Path) -> None:
 def _draw_advantages(ax, data: dict[str, dict[str, float]]) -> None:
     metrics = list(data)
     peers = [(k, label) for k, label in PEERS if any(k in v for v in data.values())]
+    if not peers:
+        ax.text(0.5, 0.5, "no peer measured in this run", ha="center", transform=ax.transAxes)
+        return
     height = 0.8 / max(1, len(peers))
     for i, (key, label) in enumerate(peers):
         ys = [m + i * height for m in range(len(metrics))]

@@ -51,7 +51,11 @@ class Server:
 
     def start(self, procs: P.Processes, ws: Workspace, port: int) -> subprocess.Popen:
         return procs.start(self.argv_for(port), env=self.env_for(port), cwd=self.cwd,
-                           log=ws.path("logs", f"{self.label}.log"))
+                           log=ws.path("logs", f"{self.log_name}.log"))
+
+    @property
+    def log_name(self) -> str:
+        return self.label.split()[0].lower()
 
 
 def launch_once(server: Server, procs: P.Processes, ws: Workspace) -> float:

@@ -34,9 +34,11 @@ def wrk_missing() -> str | None:
 def run_wrk(address: str, seconds: float, connections: int) -> dict:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "--timeout", "5s", address]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                         check=True).stdout
-    return parse_wrk(out)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: "
+                           f"{(proc.stdout + proc.stderr).strip()[-500:]}")
+    return parse_wrk(proc.stdout)
 
 
 def parse_wrk(out: str) -> dict:
@@ -47,6 +49,15 @@ def parse_wrk(out: str) -> dict:
     return {"rps": rps, "p99": float(p99.group(1)) * UNITS[p99.group(2)],
             "non_2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": sockets.group(1).strip() if sockets else ""}
+
+
+def _explain(error: Exception, key: str, proc, ws: Workspace) -> RuntimeError:
+    """The wrk failure, with whether the server still runs and the end of its log."""
+    state = "still running" if proc.poll() is None else f"exited with {proc.returncode}"
+    log = ws.path("logs", f"{key}.log")
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.is_file() else []
+    return RuntimeError(f"{error}\nthe {key} server (pid {proc.pid}) is {state}; the end of "
+                        f"its log:\n" + "\n".join("    " + line for line in tail))
 
 
 def measure_serving(servers: dict[str, Server], migrate: dict, procs: P.Processes,
@@ -94,8 +105,11 @@ def _load(path: str, running: dict, memory: dict, plan, log) -> dict:
     for round_ in range(plan.wrk_rounds):
         for key in (keys if round_ % 2 == 0 else list(reversed(keys))):
             proc, port = running[key]
-            with P.MemorySampler(proc.pid) as sampler:
-                result = run_wrk(P.url(port, path), plan.wrk_seconds, plan.wrk_connections)
+            try:
+                with P.MemorySampler(proc.pid) as sampler:
+                    result = run_wrk(P.url(port, path), plan.wrk_seconds, plan.wrk_connections)
+            except RuntimeError as e:
+                raise _explain(e, key, proc, ws) from None
             results[key]["rps"].values.append(result["rps"])
             results[key]["p99"].values.append(result["p99"])
             results[key]["non_2xx"] += result["non_2xx"]

@@ -58,6 +58,9 @@ def _title(r: dict) -> str:
                   f"{nproc} CPUs" + (": **the machine was busy with other work during this "
                                      "run, so absolute figures are inflated and noisier; "
                                      "trust the ratios more**" if busy else ".")]
+    if r.get("errors"):
+        lines += ["", "**Failed in this run** (those figures are missing):", ""]
+        lines += [f"```\n{e}\n```" for e in r["errors"]]
     if r.get("skipped"):
         lines += ["", "Skipped or reduced in this run:"] + [f"- {s}" for s in r["skipped"]]
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 serving and memory; evaluate the targets; write latest.json, latest.md and latest.png."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -103,16 +104,18 @@ def _run_metrics(plan, ws, ctx, procs, series, root, results, log) -> None:
                 if k in T.PEER_CLASSES]
     if "launch" in plan.only:
         log("== launch → first 200")
-        results["launch"] = {k: s.to_json() for k, s in
-                             MR.measure_launch(servers, procs, ws, plan.launch, log).items()}
+        with _failing_soft("launch", results, log):
+            results["launch"] = {k: s.to_json() for k, s in
+                                 MR.measure_launch(servers, procs, ws, plan.launch, log).items()}
     bare = next((s for s in servers if s.label.startswith("venv")), None)
     if bare is None:
         results["skipped"].append("control baselines, serving and memory: no venv baseline")
         return
     if "control" in plan.only:
         log("== control")
-        results["control"] = {k: s.to_json() for k, s in MR.measure_control(
-            root, ctx.app, ws, procs, plan, bare, log).items()}
+        with _failing_soft("control", results, log):
+            results["control"] = {k: s.to_json() for k, s in MR.measure_control(
+                root, ctx.app, ws, procs, plan, bare, log).items()}
     if "serving" not in plan.only:
         return
     missing = MS.wrk_missing()
@@ -125,11 +128,28 @@ def _run_metrics(plan, ws, ctx, procs, series, root, results, log) -> None:
              "bare": _peer_server(ws, venv, plan, "serve-bare")}
     migrate = {"twelve": lambda port: _migrate_release(root, ctx.app, ws, plan, port),
                "bare": lambda port: _migrate_venv(venv, ctx.app, ws)}
+    with _failing_soft("serving and memory", results, log):
+        _serving(serve, migrate, procs, ws, plan, results, log)
+
+
+def _serving(serve, migrate, procs, ws, plan, results, log) -> None:
     serving, memory = MS.measure_serving(serve, migrate, procs, ws, plan, log)
     results["serving"] = {path: {k: {"rps": v["rps"].to_json(), "p99": v["p99"].to_json(),
                                      "non_2xx": v["non_2xx"]} for k, v in per.items()}
                           for path, per in serving.items()}
     results["memory"] = {k: {f: s.to_json() for f, s in v.items()} for k, v in memory.items()}
+
+
+@contextlib.contextmanager
+def _failing_soft(group: str, results: dict, log):
+    """A group that fails is reported (its targets then read "not measured"); the run goes
+    on, so one crash does not cost the other groups' figures."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - every failure is written into the results
+        message = f"{group}: {type(e).__name__}: {e}"
+        results.setdefault("errors", []).append(message)
+        log(f"  FAILED {message}")
 
 
 def _twelve_server(ws, root: Path, name: str, plan, label: str) -> MR.Server:
