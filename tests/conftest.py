@@ -186,6 +186,18 @@ class Release:
                 pass
 
 
+@pytest.fixture
+def no_active_config(monkeypatch):
+    """No runtime configuration evaluated or installed in this process, before and after."""
+    from twelve.runtime import config as config_module
+    from twelve.runtime import env as env_module
+
+    monkeypatch.setattr(config_module, "_current", None)
+    monkeypatch.setattr(config_module, "_installed", None)
+    monkeypatch.setattr(config_module, "_installed_env", None)
+    monkeypatch.setattr(env_module, "_recorder", None)
+
+
 @pytest.fixture(scope="session")
 def hello_project(tmp_path_factory) -> Path:
     return copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("hello") / "hello")

@@ -18,12 +18,7 @@ from twelve.runtime.config import (ConfigError, config, config_env, describe_env
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture(autouse=True)
-def no_active_config(monkeypatch):
-    monkeypatch.setattr(config_module, "_current", None)
-    monkeypatch.setattr(config_module, "_installed", None)
-    monkeypatch.setattr(config_module, "_installed_env", None)
-    monkeypatch.setattr(env_module, "_recorder", None)
+pytestmark = pytest.mark.usefixtures("no_active_config")
 
 
 def write(path: Path, code: str) -> Path:

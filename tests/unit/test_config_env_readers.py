@@ -5,18 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from twelve.runtime import config as config_module
-from twelve.runtime import env as env_module
 from twelve.runtime.config import ConfigError, env
 from twelve.runtime.env import Recorder
 
 
-@pytest.fixture(autouse=True)
-def no_active_config(monkeypatch):
-    monkeypatch.setattr(config_module, "_current", None)
-    monkeypatch.setattr(config_module, "_installed", None)
-    monkeypatch.setattr(config_module, "_installed_env", None)
-    monkeypatch.setattr(env_module, "_recorder", None)
+pytestmark = pytest.mark.usefixtures("no_active_config")
 
 
 def read(environ, reader, *args, **kwargs):

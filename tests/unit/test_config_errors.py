@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from twelve.runtime import config as config_module
-from twelve.runtime import env as env_module
 from twelve.runtime.config import (ConfigError, Problem, describe_environment,
                                    evaluate_build_config, evaluate_runtime_config,
                                    format_env_example, format_environment)
@@ -12,12 +10,7 @@ from twelve.runtime.config import (ConfigError, Problem, describe_environment,
 SECRET = "s3cr3t-" + "q" * 5  # 12 characters, recognisable in any output
 
 
-@pytest.fixture(autouse=True)
-def no_active_config(monkeypatch):
-    monkeypatch.setattr(config_module, "_current", None)
-    monkeypatch.setattr(config_module, "_installed", None)
-    monkeypatch.setattr(config_module, "_installed_env", None)
-    monkeypatch.setattr(env_module, "_recorder", None)
+pytestmark = pytest.mark.usefixtures("no_active_config")
 
 
 def runtime_error(tmp_path, code, environ, **kwargs) -> ConfigError:
