@@ -246,7 +246,7 @@ def test_stop_start_errors_and_stale_files(rel):
 
 
 def test_daemon_log_rotation(rel):
-    rel.env.update(TWELVE_LOG_MAX_BYTES="1500", TWELVE_LOG_FILES="2")
+    rel.env.update(TWELVE_LOG_MAX_BYTES="1500", TWELVE_LOG_FILES="2", TWELVE_ACCESS_LOG="true")
     rel.daemon()
     for _ in range(60):
         assert get(rel.url("/visits"))[0] == 200

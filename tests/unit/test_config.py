@@ -209,19 +209,25 @@ def test_a_failed_runtime_evaluation_installs_nothing(tmp_path, monkeypatch):
 
 def test_server_settings_have_12_factor_defaults(tmp_path):
     result = evaluate_runtime_config(None, {}, "prod", {}, server=True)
-    assert result == {"twelve": {"port": 4000, "host": "0.0.0.0", "web_concurrency": 1}}
+    assert result == {"twelve": {"port": 4000, "host": "0.0.0.0", "web_concurrency": 1,
+                                 "access_log": False}}
     result = evaluate_runtime_config(None, {}, "prod", {"PORT": "8080", "HOST": "127.0.0.1",
-                                                        "WEB_CONCURRENCY": "4"}, server=True)
-    assert result["twelve"] == {"port": 8080, "host": "127.0.0.1", "web_concurrency": 4}
+                                                        "WEB_CONCURRENCY": "4",
+                                                        "TWELVE_ACCESS_LOG": "yes"},
+                                     server=True)
+    assert result["twelve"] == {"port": 8080, "host": "127.0.0.1", "web_concurrency": 4,
+                                "access_log": True}
 
 
 def test_server_settings_set_by_config_are_not_read(tmp_path):
     write(tmp_path / "runtime.py", 'config("twelve", port=env.int("HTTP_PORT", default=5000))\n')
     result = evaluate_runtime_config(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod",
                                      {"PORT": "abc", "HOST": "ignored"}, server=True)
-    assert result["twelve"] == {"port": 5000, "host": "::", "web_concurrency": 1}
+    assert result["twelve"] == {"port": 5000, "host": "::", "web_concurrency": 1,
+                                "access_log": False}
     rows = describe_environment(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod", {})
-    assert [variable.name for variable, _ in rows] == ["HTTP_PORT", "WEB_CONCURRENCY"]
+    assert [variable.name for variable, _ in rows] == ["HTTP_PORT", "WEB_CONCURRENCY",
+                                                       "TWELVE_ACCESS_LOG"]
 
 
 def test_server_problems_join_the_app_problems(tmp_path):
@@ -267,6 +273,7 @@ def test_describe_environment_lists_every_variable_and_whether_it_is_set(tmp_pat
         ("PORT", "int", "4000", False, False, False),
         ("HOST", "str", "0.0.0.0", False, False, False),
         ("WEB_CONCURRENCY", "int", "1", False, False, False),
+        ("TWELVE_ACCESS_LOG", "bool", "false", False, False, False),
     ]
     assert config_module._installed is None  # describing does not install anything
 

@@ -181,6 +181,8 @@ def _read_server_settings(store: dict, web_servers: tuple[str, ...] = ()) -> Non
                                  help="address the server binds to")),
         ("web_concurrency", lambda: env.int("WEB_CONCURRENCY", default=1, min=1,
                                             help="number of server worker processes")),
+        ("access_log", lambda: env.bool("TWELVE_ACCESS_LOG", default=False,
+                                        help="log every request on stdout")),
     )
     if web_servers:
         readers += (("server", lambda: env.str("TWELVE_SERVER", default=web_servers[0],

@@ -55,6 +55,7 @@ class Settings:
     graceful_timeout: float
     app_ref: str
     proc_name: str
+    access_log: bool = False
 
     @classmethod
     def from_config(cls, twelve_config: dict, release, app_ref: str) -> "Settings":
@@ -62,7 +63,8 @@ class Settings:
                    workers=int(twelve_config["web_concurrency"]),
                    graceful_timeout=float(twelve_config.get("graceful_timeout",
                                                             GRACEFUL_TIMEOUT)),
-                   app_ref=app_ref, proc_name=release.name)
+                   app_ref=app_ref, proc_name=release.name,
+                   access_log=bool(twelve_config.get("access_log", False)))
 
     @property
     def bind(self) -> str:

@@ -31,7 +31,8 @@ class Granian:
             target=settings.app_ref, address=settings.host, port=settings.port,
             interface=Interfaces.WSGI if kind == "wsgi" else Interfaces.ASGI,
             workers=settings.workers, workers_kill_timeout=max(1, round(settings.graceful_timeout)),
-            log_dictconfig=logging_config("_granian", "granian.access"))
+            log_dictconfig=logging_config("_granian", "granian.access"),
+            log_access=settings.access_log)
         try:
             server.serve(target_loader=lambda: app, wrap_loader=False)
         except SystemExit as e:

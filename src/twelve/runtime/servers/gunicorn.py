@@ -21,6 +21,7 @@ class Gunicorn:
                    "proc_name": settings.proc_name,
                    "logconfig_dict": logging_config("gunicorn.error", "gunicorn.access"),
                    "post_fork": lambda arbiter, worker: hooks.after_fork(),
+                   "logger_class": logger_class(settings.access_log),
                    "worker_exit": _worker_exit}
 
         class Application(BaseApplication):
@@ -41,6 +42,19 @@ class Gunicorn:
             if e.code not in (0, None):
                 raise BootError(f"gunicorn stopped with exit status {e.code}",
                                 hint="See its log lines above.") from None
+
+
+def logger_class(access_log: bool):
+    """gunicorn's logger, which logs requests only when asked (TWELVE_ACCESS_LOG): with a
+    logging config it would otherwise format every request, logged or not."""
+    from gunicorn.glogging import Logger
+
+    class NodeLogger(Logger):
+        def access(self, resp, req, environ, request_time):
+            if access_log:
+                super().access(resp, req, environ, request_time)
+
+    return NodeLogger
 
 
 def _worker_exit(arbiter, worker) -> None:

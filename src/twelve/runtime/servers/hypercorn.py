@@ -24,7 +24,7 @@ class Hypercorn:
         config.bind = [f"fd://{os.dup(sock.fileno())}"]
         config.graceful_timeout = settings.graceful_timeout
         config.logconfig_dict = logging_config("hypercorn.error", "hypercorn.access")
-        config.accesslog = "-"
+        config.accesslog = "-" if settings.access_log else None
         stop = asyncio.Event()  # bound to the loop on first use (Python ≥ 3.10)
         listening = record_servers(asyncio)
 

@@ -46,7 +46,7 @@ class Uvicorn:
                 await asyncio.sleep(GRACE)
                 await super().shutdown(sockets=sockets)
 
-        config = uvicorn.Config(app, lifespan="auto",
+        config = uvicorn.Config(app, lifespan="auto", access_log=settings.access_log,
                                 log_config=logging_config("uvicorn", "uvicorn.error",
                                                           "uvicorn.access"),
                                 timeout_graceful_shutdown=settings.graceful_timeout)
