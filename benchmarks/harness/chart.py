@@ -89,7 +89,7 @@ def _draw_advantages(ax, data: dict[str, dict[str, float]]) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("peer ÷ twelve (right of 1: twelve is faster / smaller)")
     ax.set_title("twelve against each peer (medians)")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
 
 
 def _draw_targets(ax, scores: list[tuple[str, float, bool]]) -> None:

@@ -119,6 +119,8 @@ def _phase_name(line: str) -> str:
     text = line.strip().lstrip("* ").strip()
     if text.startswith("preparing the bundled"):
         return "prepare the interpreter (once per cache)"
+    if text.startswith("writing") and text.endswith(".tar.gz"):
+        return "writing the .tar.gz (tar step)"
     words = [w for w in text.split() if not any(c.isdigit() for c in w)]
     return " ".join(words).split(" (")[0]
 
