@@ -25,7 +25,7 @@ from typing import Callable
 from twelve.build import archive, assemble, deps, elf
 from twelve.runtime.processes import alive
 
-FORMAT = 1          # bump when what an entry holds changes
+FORMAT = 2          # bump when what an entry holds changes (2: ELF debug info stripped)
 HASHES = "files.json"
 
 Log = Callable[[str], None]
@@ -72,10 +72,13 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
+    from twelve.build.interpreter import strip_debug_info
+
+    # Debug sections of compiled extensions (often most of their size) serve debuggers, not
+    # servers: dropped always, as for the bundled interpreter; the code itself is unchanged.
+    strip_debug_info(lib, log)
     if strip:
-        from twelve.build.interpreter import strip_debug_info
         assemble.remove_sources(lib)
-        strip_debug_info(lib, log)
     archive.normalise_lib(lib)  # after strip: RECORD rows of removed sources go too
     elf.check_dependency_libraries(lib)
     archive.normalise_modes(stage)
