@@ -47,6 +47,7 @@ EXAMPLES_TABLE = {
     "hello_django": ("hello_django.release.migrate()", counter_round_trip,
                      ("gunicorn", "uvicorn", "granian")),
 }
+KNOWN_RESETS = ("granian", "hypercorn")
 CASES = [(example, server) for example, (_, _, servers) in EXAMPLES_TABLE.items()
          for server in servers]
 
@@ -97,9 +98,9 @@ def test_serves_restarts_and_drains(release, nodes):
         for c in clients:
             c.join()
     assert restarted.returncode == 0, restarted.stderr
-    if server == "granian":
-        # granian closes connections a stopping worker accepted but had not read yet (see
-        # twelve/runtime/servers/granian.py): at most those in flight, never a refusal.
+    if server in KNOWN_RESETS:
+        # granian and hypercorn may close a few connections in flight when a worker stops
+        # (docs/servers.md, "Known limits"): at most those in flight, never a refusal.
         assert len(failures) <= len(clients), f"{server}: {failures[:3]}"
         assert not any("Refused" in f for f in failures), failures
     else:

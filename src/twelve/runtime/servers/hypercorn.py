@@ -6,7 +6,9 @@ import signal
 
 from twelve.runtime.servers import logging_config
 
-GRACE = 0.25  # seconds between "stop accepting" and closing idle connections
+# Seconds between "stop accepting" and hypercorn closing connections that have no request yet:
+# hypercorn does not say which those are, so the wait is fixed, long enough for a loaded host.
+GRACE = 1.0
 
 
 class Hypercorn:

@@ -9,7 +9,7 @@ import socket
 from twelve.runtime.errors import BootError
 from twelve.runtime.servers import logging_config
 
-GRACE = 0.25  # seconds between "stop accepting" and closing idle connections
+GRACE = 1.0  # at most, between "stop accepting" and closing connections with no request yet
 
 
 class Uvicorn:
@@ -40,10 +40,16 @@ class Uvicorn:
 
             async def shutdown(self, sockets=None):
                 # uvicorn closes connections it accepted but has not read a request from yet;
-                # stop accepting first, give those a moment to be read, then shut down.
+                # stop accepting first, wait (bounded) until every connection is serving a
+                # request or has gone, then let uvicorn drain.
                 for server in self.servers:
                     server.close()
-                await asyncio.sleep(GRACE)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + GRACE
+                while loop.time() < deadline and any(
+                        getattr(c, "cycle", True) is None and not c.transport.is_closing()
+                        for c in self.server_state.connections):
+                    await asyncio.sleep(0.01)
                 await super().shutdown(sockets=sockets)
 
         config = uvicorn.Config(app, lifespan="auto", access_log=settings.access_log,
