@@ -87,7 +87,7 @@ def measure_serving(servers: dict[str, Server], migrate: dict, procs: P.Processe
         memory[key]["processes"].values.append(len(P.tree(proc.pid)))
     serving = {}
     for path in PATHS:
-        serving[path] = _load(path, running, memory, plan, log)
+        serving[path] = _load(path, running, memory, plan, log, ws)
     for proc, _ in running.values():
         P.terminate(proc.pid)
     for key in running:
@@ -96,7 +96,7 @@ def measure_serving(servers: dict[str, Server], migrate: dict, procs: P.Processe
     return serving, memory
 
 
-def _load(path: str, running: dict, memory: dict, plan, log) -> dict:
+def _load(path: str, running: dict, memory: dict, plan, log, ws: Workspace) -> dict:
     results = {key: {"rps": Sample("req/s"), "p99": Sample("s"), "non_2xx": 0}
                for key in running}
     keys = list(running)

@@ -43,7 +43,7 @@ def render(results: dict) -> str:
 
 def _title(r: dict) -> str:
     meta = r["meta"]
-    lines = [f"# Benchmark results: twelve vs PyInstaller, pex, shiv, venv + pip",
+    lines = ["# Benchmark results: twelve vs PyInstaller, pex, shiv, venv + pip",
              "",
              f"Mode **{meta['mode']}**, app `{meta['app']}`, {meta['workers']} gunicorn workers "
              f"everywhere; {meta['started']} UTC, {meta['duration_s'] / 60:.1f} minutes.",
