@@ -179,7 +179,16 @@ class Release:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def cleanup(self) -> None:
-        for pid in self.pids:
+        """Kill every node this release started, by the pids the test saw and by the pid files
+        of its RELEASE_TMP (a daemon whose `pid` the test never got is stopped too)."""
+        run = Path(self.env["RELEASE_TMP"]) / "run"
+        pids = set(self.pids)
+        for pid_file in run.glob("*.pid") if run.is_dir() else ():
+            try:
+                pids.add(int(pid_file.read_text().strip()))
+            except (OSError, ValueError):
+                pass
+        for pid in pids:
             try:
                 os.killpg(os.getpgid(pid), 9)
             except (ProcessLookupError, PermissionError):
