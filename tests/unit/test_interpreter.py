@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build import elf, interpreter
+from twelve.build import depcache, elf, interpreter
 from twelve.build.elf import (LddEntry, check_dependency_libraries, check_relocatable, elf_files,
                               is_elf, is_glibc, parse_ldd)
 from twelve.build.interpreter import PRUNE_RULES, Interpreter, copy_interpreter, is_pruned
@@ -289,7 +289,7 @@ def test_abandoned_builds_are_removed_but_running_ones_kept(tmp_path):
     dead.wait()
     (tmp_path / f".tmp-{dead.pid}-abc").mkdir()
     (tmp_path / f".tmp-{os.getpid()}-def").mkdir()
-    interpreter._remove_abandoned(tmp_path)
+    depcache.remove_abandoned(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [f".tmp-{os.getpid()}-def"]
 
 

@@ -45,7 +45,7 @@ def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: 
     if (entry / HASHES).is_file():
         return entry
     cache_root.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(cache_root)
+    remove_abandoned(cache_root)
     stage = cache_root / f".tmp-{os.getpid()}-{entry.name}"
     shutil.rmtree(stage, ignore_errors=True)
     try:
@@ -67,7 +67,7 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     lib = stage / "lib"
     lib.mkdir(parents=True)
     deps.install_requirements(requirements, lib, python)
-    shutil.rmtree(lib / "bin", ignore_errors=True)  # console scripts name the build's python
+    deps.remove_scripts(lib)
     complaints = assemble.byte_compile(stage, str(python), sourceless=strip)
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
@@ -146,7 +146,8 @@ def _copy(src, dst) -> None:
     shutil.copy2(src, dst)
 
 
-def _remove_abandoned(cache_root: Path) -> None:
+def remove_abandoned(cache_root: Path) -> None:
+    """Remove the temporary ``.tmp-PID-…`` directories of builds whose process is gone."""
     for entry in cache_root.glob(".tmp-*"):
         pid = entry.name.split("-")[1]
         if pid.isdigit() and not alive(int(pid)):

@@ -124,6 +124,13 @@ def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Pa
     return packages
 
 
+def remove_scripts(lib: Path) -> None:
+    """Console scripts installed by --target name the build's interpreter: never shipped."""
+    import shutil
+
+    shutil.rmtree(lib / "bin", ignore_errors=True)
+
+
 def wheel_files(lib: Path, wheel: Path) -> list[Path]:
     """The files a wheel installed into ``lib``, from its dist-info's RECORD."""
     import csv

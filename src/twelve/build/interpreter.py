@@ -51,7 +51,6 @@ from pathlib import Path
 from twelve.build.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many)
 from twelve.errors import BuildError
-from twelve.runtime.processes import alive
 
 __all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
            "check_relocatable", "check_dependency_libraries"]
@@ -320,14 +319,6 @@ def _load_valid(path: Path) -> Interpreter | None:
         return None
 
 
-def _remove_abandoned(cache_root: Path) -> None:
-    """Remove the temporary directories of builds whose process is gone."""
-    for entry in cache_root.glob(".tmp-*"):
-        pid = entry.name.split("-")[1]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda s: None
                         ) -> tuple[Path, Interpreter]:
     """Return a cached directory holding the pruned, relocatable interpreter (built once per
@@ -339,8 +330,10 @@ def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda
     described = _load_valid(final)
     if described is not None:
         return final, described
+    from twelve.build import depcache  # depcache imports the build modules this one serves
+
     cache_root.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(cache_root)
+    depcache.remove_abandoned(cache_root)
     log(f"preparing the bundled interpreter from {source.executable} (cached in {final})")
     started = time.monotonic()
     stage = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=cache_root))

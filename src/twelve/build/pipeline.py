@@ -124,7 +124,7 @@ def assemble_release(release: Release, log: Log) -> Release:
         packages, app_files = install_dependencies(release, Path(python), info, lib,
                                                    Path(work), known, log)
     assemble.copy_runtime(lib)
-    _remove_scripts(lib)
+    deps.remove_scripts(lib)
     archive.normalise_lib(lib)
     compile_release(release, python, app_files + [lib / "twelve", lib / "twelve_boot.py"], log)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
@@ -219,11 +219,6 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     archive.normalise_modes(release.staging)  # the umask must not show in the manifest
     data["files"] = assemble.file_manifest(release.staging, release.version, known)
     assemble.write_json(release.version_dir / "release.json", data)
-
-
-def _remove_scripts(lib: Path) -> None:
-    """Console scripts installed by --target point at the build's interpreter: not shipped."""
-    shutil.rmtree(lib / "bin", ignore_errors=True)
 
 
 def _os_error(e: OSError, release: Release) -> BuildError:

@@ -91,7 +91,9 @@ def start(release, process: str, *, repl: bool = False) -> int:
     lock_fd = acquire_lock(release, process)
     cfg = system.load_config(release, server=process == "web")
     twelve_cfg = cfg.get("twelve", {})
-    node = Node(release, process, float(twelve_cfg.get("graceful_timeout", 30)))
+    from twelve.runtime.servers import GRACEFUL_TIMEOUT
+
+    node = Node(release, process, float(twelve_cfg.get("graceful_timeout", GRACEFUL_TIMEOUT)))
     node.lock_fd = lock_fd
     cookie = control.read_cookie(release.root, release.environ)
     from twelve.runtime import session

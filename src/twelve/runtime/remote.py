@@ -47,7 +47,7 @@ def stop(release, process: str) -> int:
     from twelve.runtime.processes import wait_gone
 
     answer = request(release, process, {"op": "stop"})
-    timeout = float(answer.get("graceful_timeout", 30)) + 10
+    timeout = float(answer["graceful_timeout"]) + 10  # every node's info says it
     if not wait_gone(int(answer["pid"]), timeout):
         raise TwelveError(f"{release.name} (pid {answer['pid']}) did not stop within "
                           f"{timeout:.0f}s", hint="It may be stuck; kill it with SIGKILL.")
@@ -62,9 +62,7 @@ def restart(release, process: str) -> int:
         time.sleep(0.05)
         try:
             info = request(release, process, {"op": "info"})
-        except control.NotRunning:
-            continue  # between the old boot's socket and the new one's
-        except control.ControlError:
+        except control.ControlError:  # NotRunning included: between two boots' sockets
             continue
         if info.get("boot_id") != before.get("boot_id") and info.get("ready"):
             return OK
