@@ -119,6 +119,12 @@ def test_an_app_that_fails_to_import_exits_with_a_clear_error(tmp_path):
     assert proc.returncode == 1
     assert "importing the app broken_app.web:app failed: RuntimeError: no database" in proc.stderr
     assert "broken_app/web.py" in proc.stderr, "the app's own frame is shown"
+    # include_python = false: the target's python3 must be the version the release was built for.
+    manifest = release / "releases" / "0.1.0" / "release.json"
+    manifest.write_text(manifest.read_text().replace('"requires_python": "3.', '"requires_python": "2.'))
+    wrong = subprocess.run([str(release / "bin" / "broken_app"), "eval", "print(1)"],
+                           env=release_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 1 and "this release needs Python 2." in wrong.stderr
 
 
 def test_strip_ships_bytecode_only_and_still_runs(built, tmp_path):

@@ -174,6 +174,9 @@ def dispatch(argv: list[str], environ: dict) -> int:
     from twelve.runtime.boot import release_from_environ
 
     release = release_from_environ(environ)
+    if not sys.prefix.startswith(str(release.root)):  # include_python = false: python3 of PATH
+        from twelve.runtime.boot import check_python
+        check_python(release)
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(usage(release.prog))
         return OK if argv else USAGE
