@@ -47,7 +47,7 @@ EXAMPLES_TABLE = {
     "hello_django": ("hello_django.release.migrate()", counter_round_trip,
                      ("gunicorn", "uvicorn", "granian")),
 }
-KNOWN_RESETS = ("granian", "hypercorn")
+RESTARTS = 2
 CASES = [(example, server) for example, (_, _, servers) in EXAMPLES_TABLE.items()
          for server in servers]
 
@@ -88,23 +88,19 @@ def test_serves_restarts_and_drains(release, nodes):
                for _ in range(8)]
     for c in clients:
         c.start()
+    restarts = []
     try:
         time.sleep(0.3)
         before = len(done)
-        restarted = rel("restart")
-        time.sleep(0.3)
+        for _ in range(RESTARTS):  # a lost connection is a race: give it two chances
+            restarts.append(rel("restart"))
+            time.sleep(0.3)
     finally:
         stop.set()
         for c in clients:
             c.join()
-    assert restarted.returncode == 0, restarted.stderr
-    if server in KNOWN_RESETS:
-        # granian and hypercorn may close a few connections in flight when a worker stops
-        # (docs/servers.md, "Known limits"): at most those in flight, never a refusal.
-        assert len(failures) <= len(clients), f"{server}: {failures[:3]}"
-        assert not any("Refused" in f for f in failures), failures
-    else:
-        assert failures == [], f"{server}: {failures[:3]}"
+    assert [r.returncode for r in restarts] == [0] * RESTARTS, restarts[-1].stderr
+    assert failures == [], f"{server}: {len(failures)} failed, e.g. {failures[:3]}"
     assert len(done) > before > 0
     assert int(rel("pid", check=True).stdout) == pid
     stopped = rel("stop")

@@ -4,18 +4,22 @@ granian binds its own socket by default; the node's listening socket is handed t
 (a SocketHolder of a dup), which is what makes restart and socket activation work. That reaches
 into granian's server class, so the supported versions are checked at boot.
 
-Known limit: a stopping granian worker (hyper's graceful shutdown) closes connections it has
-accepted but not yet read a request from, so during a restart or stop under load a few clients
-may see the connection closed without a response (HTTP clients retry such idempotent requests).
-gunicorn, uvicorn, hypercorn and waitress stop accepting before they drain, and refuse nothing.
+A stopping granian worker closes the connections it has accepted but not yet read a request
+from, and its accept loop (in Rust) cannot be told to stop first. So the workers' signal handlers
+are twelve's: on SIGTERM/SIGINT a worker stops accepting (servers.quiesce.forbid_accept), waits
+until every connection it accepted has been read, and only then tells granian to drain. The
+connections it no longer takes wait in the node's socket for the next boot.
 """
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+import time
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.servers import logging_config
+from twelve.runtime.servers import logging_config, quiesce
 
 
 class Granian:
@@ -27,6 +31,7 @@ class Granian:
         from granian.constants import Interfaces
 
         server_class = node_class(sock, hooks)
+        install_worker_signals()
         server = server_class(
             target=settings.app_ref, address=settings.host, port=settings.port,
             interface=Interfaces.WSGI if kind == "wsgi" else Interfaces.ASGI,
@@ -77,6 +82,42 @@ def node_class(sock, hooks):
             self.signal_handler_interrupt(*args, **kwargs)
 
     return Node
+
+
+def install_worker_signals() -> None:
+    """granian's workers install their signal handlers through granian._signals when they
+    start, forked from this process: have them install twelve's. (Where granian spawns its
+    workers instead — Python 3.14's default start method — they keep granian's own.)"""
+    import granian._signals as worker_signals
+
+    worker_signals.set_loop_signals = lambda loop: stop_accepting_first(
+        lambda sig, handler: loop.add_signal_handler(sig, handler, sig, None))
+    worker_signals.set_sync_signals = lambda: stop_accepting_first(signal.signal)
+
+
+def stop_accepting_first(install):
+    """A worker's stop signal: forbid accept(), let what was accepted be read, then set
+    granian's WorkerSignal (which drains in-flight requests). A second signal sets it now."""
+    from granian._granian import WorkerSignal
+
+    event, stopping = WorkerSignal(), threading.Event()
+
+    def drain() -> None:
+        if quiesce.forbid_accept():
+            for pause in quiesce.settle():
+                time.sleep(pause)
+        event.set()
+
+    def handler(signum, frame=None) -> None:
+        if stopping.is_set():
+            event.set()
+            return
+        stopping.set()
+        threading.Thread(target=drain, name="twelve-drain", daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        install(sig, handler)
+    return event
 
 
 ADAPTER = Granian()

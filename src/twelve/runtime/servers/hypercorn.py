@@ -4,11 +4,8 @@ from __future__ import annotations
 import os
 import signal
 
-from twelve.runtime.servers import logging_config
-
-# Seconds between "stop accepting" and hypercorn closing connections that have no request yet:
-# hypercorn does not say which those are, so the wait is fixed, long enough for a loaded host.
-GRACE = 1.0
+from twelve.runtime.listen import BACKLOG
+from twelve.runtime.servers import logging_config, quiesce
 
 
 class Hypercorn:
@@ -24,6 +21,7 @@ class Hypercorn:
 
         config = Config()
         config.bind = [f"fd://{os.dup(sock.fileno())}"]
+        config.backlog = BACKLOG  # asyncio re-listens the node's socket with this backlog
         config.graceful_timeout = settings.graceful_timeout
         config.logconfig_dict = logging_config("hypercorn.error", "hypercorn.access")
         config.accesslog = "-" if settings.access_log else None
@@ -34,10 +32,10 @@ class Hypercorn:
             await stop.wait()
             # hypercorn closes idle connections before it stops accepting, so a connection
             # accepted but not yet read would be closed: stop accepting first, let those be
-            # read, then let hypercorn drain.
-            for server in listening:
-                server.close()
-            await asyncio.sleep(GRACE)
+            # read, then let hypercorn drain (servers.quiesce).
+            quiesce.pause_asyncio(listening)
+            for pause in quiesce.settle():
+                await asyncio.sleep(pause)
 
         async def main() -> None:
             loop = asyncio.get_running_loop()

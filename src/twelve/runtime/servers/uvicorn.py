@@ -7,9 +7,7 @@ import signal
 import socket
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.servers import logging_config
-
-GRACE = 1.0  # at most, between "stop accepting" and closing connections with no request yet
+from twelve.runtime.servers import logging_config, quiesce
 
 
 class Uvicorn:
@@ -41,16 +39,15 @@ class Uvicorn:
             async def shutdown(self, sockets=None):
                 # uvicorn closes connections it accepted but has not read a request from yet;
                 # stop accepting first, wait (bounded) until every connection is serving a
-                # request or has gone, then let uvicorn drain.
-                for server in self.servers:
-                    server.close()
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + GRACE
-                while loop.time() < deadline and any(
-                        getattr(c, "cycle", True) is None and not c.transport.is_closing()
-                        for c in self.server_state.connections):
-                    await asyncio.sleep(0.01)
+                # request or has gone, then let uvicorn drain (servers.quiesce).
+                quiesce.pause_asyncio(self.servers)
+                for pause in quiesce.settle(busy=self.unread):
+                    await asyncio.sleep(pause)
                 await super().shutdown(sockets=sockets)
+
+            def unread(self) -> bool:
+                return any(getattr(c, "cycle", True) is None and not c.transport.is_closing()
+                           for c in self.server_state.connections)
 
         config = uvicorn.Config(app, lifespan="auto", access_log=settings.access_log,
                                 log_config=logging_config("uvicorn", "uvicorn.error",

@@ -1,0 +1,146 @@
+"""Stopping a server without losing a connection: stop accepting first, let every connection
+already accepted have its request read, and only then let the server drain.
+
+A draining server closes the connections that look idle — and a connection accepted a moment
+ago, whose request still sits unread in the kernel, looks idle. Meanwhile the node's listening
+socket keeps queueing new connections for the next boot (restart) or until the node exits
+(stop). So the order matters: no worker may take one more connection once its drain begins.
+
+- ``pause_asyncio``: an asyncio server stops accepting without being closed. Closing it is not
+  enough: CPython fails the connections it accepted in the same loop iteration but has not yet
+  wrapped in a transport (``Server._attach`` asserts the server is open), and drops them, which
+  the client sees as a reset.
+- ``forbid_accept``: for servers whose accept loop twelve cannot reach (granian's, in Rust), a
+  seccomp filter on the worker process makes accept() answer EAGAIN ("nothing to accept"), as
+  if the queue were empty. Only for processes about to exit: the filter cannot be lifted.
+- ``settle``: the pauses to sleep until none of this process's connections holds bytes the
+  server has not read (from /proc/net/tcp), bounded by a timeout.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+SETTLE_TIMEOUT = 1.0  # seconds a drain waits, at most, for accepted connections to be read
+POLL = 0.01
+CALM_POLLS = 2  # consecutive polls with nothing unread: a request read is being served by then
+
+TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+TCP_LISTEN = "0A"
+
+
+def pause_asyncio(servers) -> None:
+    """Stop the asyncio servers accepting; they stay open (the server closes them later)."""
+    for server in servers:
+        loop = server.get_loop()
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+
+
+def settle(timeout: float = SETTLE_TIMEOUT,
+           busy: Callable[[], bool] | None = None) -> Iterator[float]:
+    """Yield how long to sleep, until this process has read every accepted connection's bytes
+    (and ``busy()``, the server's own view, is false) for CALM_POLLS polls, or until timeout.
+    One loop for threads (time.sleep) and event loops (asyncio.sleep) alike."""
+    deadline = time.monotonic() + timeout
+    calm = 0
+    while time.monotonic() < deadline:
+        calm = 0 if unread_connections() or (busy is not None and busy()) else calm + 1
+        if calm >= CALM_POLLS:
+            return
+        yield POLL
+
+
+def unread_connections() -> int:
+    """This process's TCP connections with received bytes it has not read yet (0 off Linux)."""
+    inodes = _socket_inodes()
+    count = 0
+    for table in TCP_TABLES if inodes else ():
+        try:
+            with open(table, encoding="ascii") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # fields: sl local remote state tx_queue:rx_queue tr:when retrnsmt uid timeout inode
+            if (len(fields) > 9 and fields[3] != TCP_LISTEN and fields[9] in inodes
+                    and int(fields[4].partition(":")[2], 16) > 0):
+                count += 1
+    return count
+
+
+def _socket_inodes() -> set[str]:
+    inodes = set()
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+# machine → (AUDIT_ARCH_*, syscall numbers of accept and accept4, of seccomp)
+_SYSCALLS = {
+    "x86_64": (0xC000003E, (43, 288), 317),
+    "aarch64": (0xC00000B7, (202, 242), 277),
+}
+_PR_SET_NO_NEW_PRIVS = 38
+_SECCOMP_SET_MODE_FILTER = 1
+_SECCOMP_FILTER_FLAG_TSYNC = 1
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def accept_filter(audit_arch: int, accept: int, accept4: int) -> bytes:
+    """The classic BPF program: accept() and accept4() fail with EAGAIN, all else passes."""
+    program = [
+        (_BPF_LD_W_ABS, 0, 0, 4),           # A = seccomp_data.arch
+        (_BPF_JEQ_K, 0, 4, audit_arch),     # another ABI: allow
+        (_BPF_LD_W_ABS, 0, 0, 0),           # A = seccomp_data.nr
+        (_BPF_JEQ_K, 1, 0, accept),
+        (_BPF_JEQ_K, 0, 1, accept4),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.EAGAIN),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+    ]
+    return b"".join(struct.pack("=HBBI", *insn) for insn in program)
+
+
+def forbid_accept() -> bool:
+    """From now on, no thread of this process accepts a connection. False where seccomp is not
+    available (another OS or machine, or a sandbox forbidding it): the caller drains anyway."""
+    syscalls = _SYSCALLS.get(platform.machine())
+    if not sys.platform.startswith("linux") or syscalls is None:
+        return False
+    audit_arch, (accept, accept4), seccomp = syscalls
+    code = accept_filter(audit_arch, accept, accept4)
+    buffer = ctypes.create_string_buffer(code, len(code))
+    program = _SockFprog(len(code) // 8, ctypes.addressof(buffer))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # variadic C functions: pass every argument at its full width
+        long = ctypes.c_long
+        if libc.prctl(ctypes.c_int(_PR_SET_NO_NEW_PRIVS), long(1), long(0), long(0),
+                      long(0)) != 0:
+            return False
+        return libc.syscall(long(seccomp), long(_SECCOMP_SET_MODE_FILTER),
+                            long(_SECCOMP_FILTER_FLAG_TSYNC), ctypes.byref(program)) == 0
+    except (OSError, AttributeError):
+        return False

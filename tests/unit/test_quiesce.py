@@ -1,0 +1,129 @@
+"""servers.quiesce: how a stopping worker stops accepting without losing what it accepted, on
+real sockets (the seccomp filter in a child process: it cannot be lifted)."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from twelve.runtime.servers import quiesce
+
+
+def listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def test_an_accepted_connection_is_unread_until_read():
+    with listener() as server:
+        client = socket.create_connection(server.getsockname())
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        accepted, _ = server.accept()
+        deadline = time.monotonic() + 5
+        while quiesce.unread_connections() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert quiesce.unread_connections() == 1
+        accepted.recv(1024)
+        assert quiesce.unread_connections() == 0
+        client.close()
+        accepted.close()
+
+
+def test_settle_waits_while_unread_and_stops_once_read():
+    with listener() as server:
+        client = socket.create_connection(server.getsockname())
+        client.sendall(b"x")
+        accepted, _ = server.accept()
+        time.sleep(0.05)
+        started = time.monotonic()
+        pauses = list(quiesce.settle(timeout=0.3))
+        assert time.monotonic() - started >= 0.3 and len(pauses) > quiesce.CALM_POLLS
+        accepted.recv(1)
+        assert len(list(quiesce.settle(timeout=5))) == quiesce.CALM_POLLS - 1
+        assert len(list(quiesce.settle(timeout=5, busy=lambda: False))) < 5
+        client.close()
+        accepted.close()
+
+
+def test_settle_honours_the_servers_own_view():
+    calls = []
+    pauses = list(quiesce.settle(timeout=0.2, busy=lambda: calls.append(1) or True))
+    assert len(pauses) == len(calls) > quiesce.CALM_POLLS
+
+
+def test_a_connection_not_yet_accepted_is_not_this_processes():
+    with listener() as server:
+        client = socket.create_connection(server.getsockname())
+        client.sendall(b"queued")
+        time.sleep(0.05)
+        assert quiesce.unread_connections() == 0
+        client.close()
+
+
+def test_a_paused_asyncio_server_stays_open_and_leaves_new_connections_queued():
+    async def scenario():
+        accepted = []
+        server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        first = socket.create_connection(("127.0.0.1", port))
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.01)
+        quiesce.pause_asyncio([server])
+        second = socket.create_connection(("127.0.0.1", port))  # the kernel queues it
+        await asyncio.sleep(0.2)
+        still_serving = server.is_serving()
+        server.close()
+        first.close()
+        second.close()
+        return len(accepted), still_serving
+
+    assert asyncio.run(scenario()) == (1, True)
+
+
+def test_the_filter_program_is_seven_instructions_of_eight_bytes():
+    code = quiesce.accept_filter(0xC000003E, 43, 288)
+    assert len(code) == 7 * 8
+
+
+FORBID = textwrap.dedent("""
+    import socket, threading
+    from twelve.runtime.servers import quiesce
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(8)
+    server.setblocking(False)
+    seen = {}
+    def in_another_thread():
+        started.wait()
+        try:
+            server.accept(); seen["thread"] = "accepted"
+        except BlockingIOError:
+            seen["thread"] = "EAGAIN"
+    started = threading.Event()
+    thread = threading.Thread(target=in_another_thread); thread.start()
+    socket.create_connection(server.getsockname()).sendall(b"x")
+    print("installed" if quiesce.forbid_accept() else "unavailable")
+    started.set(); thread.join()
+    try:
+        server.accept(); print("accepted")
+    except BlockingIOError:
+        print("EAGAIN")
+    print(seen["thread"])
+    socket.create_connection(server.getsockname()).close()  # connecting still works
+    print("connected")
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
+def test_forbid_accept_makes_every_thread_see_an_empty_queue():
+    out = subprocess.run([sys.executable, "-c", FORBID], capture_output=True, text=True,
+                         check=False, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["installed", "EAGAIN", "EAGAIN", "connected"]
