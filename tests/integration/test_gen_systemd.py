@@ -70,6 +70,40 @@ def test_systemd_analyze_verify_is_not_a_rubber_stamp(units, tmp_path):
     assert proc.returncode != 0 and "is not executable" in proc.stderr
 
 
+def syscall_set(names: list[str]) -> set[str]:
+    """System calls named or in the named @groups, as systemd expands them."""
+    found: set[str] = set()
+    for name in names:
+        if not name.startswith("@"):
+            found.add(name)
+            continue
+        listing = analyze("syscall-filter", name).stdout.splitlines()[1:]
+        members = [line.strip() for line in listing
+                   if line.strip() and not line.strip().startswith("#")]
+        found |= syscall_set(members)
+    return found
+
+
+def allowed_syscalls(unit: Path) -> set[str]:
+    allowed: set[str] = set()
+    for line in unit.read_text().splitlines():
+        if line.startswith("SystemCallFilter="):
+            value = line.partition("=")[2]
+            if value.startswith("~"):
+                allowed -= syscall_set(value[1:].split())
+            else:
+                allowed |= syscall_set(value.split())
+    return allowed
+
+
+def test_the_unit_lets_a_stopping_worker_forbid_itself_accept(units):
+    """granian's workers stop accepting through seccomp (docs/servers.md, Draining): the
+    filter must allow that call, and still none of the privileged ones."""
+    allowed = allowed_syscalls(units / "hello.service")
+    assert {"seccomp", "prctl", "accept4", "clone"} <= allowed
+    assert not {"mount", "reboot", "init_module", "setrlimit"} & allowed
+
+
 @pytest.mark.parametrize("unit", ["hello.service", "hello-worker.service"])
 def test_exposure_is_at_most_3(units, unit):
     score = exposure(units / unit)
