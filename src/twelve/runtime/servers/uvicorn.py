@@ -41,11 +41,11 @@ class Uvicorn:
                 # stop accepting first, wait (bounded) until every connection is serving a
                 # request or has gone, then let uvicorn drain (servers.quiesce).
                 quiesce.pause_asyncio(self.servers)
-                for pause in quiesce.settle(busy=self.unread):
+                for pause in quiesce.settle(busy=self.awaiting_request):
                     await asyncio.sleep(pause)
                 await super().shutdown(sockets=sockets)
 
-            def unread(self) -> bool:
+            def awaiting_request(self) -> bool:
                 return any(getattr(c, "cycle", True) is None and not c.transport.is_closing()
                            for c in self.server_state.connections)
 
