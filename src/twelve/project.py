@@ -135,7 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(like mix's include_erts). false uses python3 from the target's PATH."),
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
             "exactly once, \"tar\" at most once after it, aliases (before assemble) and "
-            "\"module:function\" callables."),
+            "\"module:function\" callables (given the release, returning it; after assemble "
+            "they may change release.staging, and the manifest follows)."),
     Setting("overlays", "str|list[str]", [], "More directories copied verbatim into the "
             "release root, after rel/overlays (always first, when it exists); later ones "
             "override earlier ones, file by file."),

@@ -33,6 +33,10 @@ def record(release):
     (release.project.root / "step.json").write_text(json.dumps(
         {"name": release.name, "version": release.version,
          "assembled": (release.version_dir / "release.json").is_file()}))
+    # a step after assemble changes the release: the manifest (and the tarball) must follow
+    (release.version_dir / "built_by_step.txt").write_text("added after assemble\\n")
+    web = release.staging / "lib" / "hello" / "web.py"
+    web.write_text(web.read_text() + "\\n# touched by release_steps:record\\n")
     return replace(release)
 """
 
@@ -141,6 +145,8 @@ def test_the_extracted_tarball_runs_and_verifies(builds, tmp_path, nodes):
     env = release_env(tmp_path)
     verified = subprocess.run([hello, "verify"], env=env, capture_output=True, text=True)
     assert (verified.returncode, verified.stdout.split(":")[0]) == (0, "ok"), verified.stderr
+    files = json.loads((target / "releases/0.1.0/release.json").read_text())["files"]
+    assert "releases/0.1.0/built_by_step.txt" in files  # written by a step after assemble
     migrated = subprocess.run([hello, "eval", "hello.release.migrate()"], env=env,
                               capture_output=True, text=True, timeout=60)
     assert migrated.returncode == 0, migrated.stderr

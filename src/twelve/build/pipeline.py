@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import json
 import os
 import shutil
 import sys
@@ -43,8 +44,17 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
     assemble.remove_stale_staging(release)
     release = replace(release, staging=assemble.staging_dir(release))
     try:
+        assembled = unsealed = False  # unsealed: a step may have changed files since
         for step in release.project.steps:
+            if step == "tar" and unsealed:
+                release, unsealed = reseal(release, log), False
             release = run_step(step, release, log, quiet)
+            if step == "assemble":
+                assembled = True
+            elif step != "tar" and assembled:
+                unsealed = True
+        if unsealed:
+            release = reseal(release, log)
         assemble.swap_into_place(release)
         archive.publish_tarball(release)
     except OSError as e:
@@ -138,6 +148,32 @@ def assemble_release(release: Release, log: Log) -> Release:
     write_release_json(release, info, packages, known)
     log("* checking that no secret is in the release")
     secret_guard.check_release(release, python, os.environ, log)
+    return release
+
+
+def reseal(release: Release, log: Log) -> Release:
+    """After steps that ran after assemble: the manifest covers what they changed, and the
+    secret guard sees what they added."""
+    log("* updating release.json for the steps after assemble")
+    path = release.version_dir / "release.json"
+    data = json.loads(path.read_text())
+    # Files linked out of a cache (more than one link) are never written in place, so their
+    # recorded hashes stand; everything else is hashed again.
+    recorded = data.get("files", {})
+    known = {}
+    for rel, entry in recorded.items():
+        try:
+            st = (release.staging / rel).lstat()
+        except FileNotFoundError:
+            continue
+        if st.st_nlink > 1 and "sha256" in entry:
+            known[(st.st_dev, st.st_ino)] = entry["sha256"]
+    archive.normalise_modes(release.staging)
+    data["files"] = assemble.file_manifest(release.staging, release.version, known)
+    assemble.write_json(path, data)
+    python = (release.staging / data["python"]["executable"]
+              if data["python"]["bundled"] else Path(sys.executable))
+    secret_guard.check_release(release, str(python), os.environ, log)
     return release
 
 
