@@ -76,3 +76,20 @@ def test_server_starts_the_web_process(deployed, tmp_path, nodes):
                  port).wait_ready()
     assert get(node.url("/"))[0] == 200
     assert node.terminate() == 0
+
+
+def test_migrate_of_an_async_app_goes_through_an_async_engine(tmp_path):
+    """The FastAPI example's engine is async (DATABASE_URL becomes sqlite+aiosqlite): the
+    generated migrate() must create its tables through an async engine."""
+    project = copy_project(EXAMPLES / "hello_fastapi", tmp_path / "hello_fastapi")
+    (project / "src/hello_fastapi/release.py").unlink()
+    gen = twelve("gen.release", cwd=project)
+    assert "* using the tables of hello_fastapi.db:Base" in gen.stdout
+    twelve("release", "--overwrite", "--quiet", cwd=project, env={"TWELVE_ENV": "prod"})
+    db = tmp_path / "state" / "items.db"
+    env = release_env(tmp_path, DATABASE_URL=f"sqlite:///{db}")
+    proc = subprocess.run([str(project / "_build/prod/rel/hello_fastapi/bin/migrate")],
+                          env=env, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == f"migrated sqlite+aiosqlite:///{db} (create_all)"
+    assert tables(db) == {"items"}

@@ -12,7 +12,8 @@ What is detected, from ``[project].dependencies`` and the files at the project's
   Alembic's API, with the migrations inside the package (``PKG:migrations``) since a release
   ships no source tree.
 * **SQLAlchemy** alone (``sqlalchemy``, ``flask-sqlalchemy``): ``metadata.create_all`` — it
-  creates missing tables and never alters or drops; rollback says it needs Alembic. The
+  creates missing tables and never alters or drops (through an async engine when the URL names
+  an async driver); rollback says it needs Alembic. The
   MetaData is found in the package's source (``X = MetaData()``, a declarative base, a
   ``SQLAlchemy()``), or named with ``--metadata module:attr``.
 

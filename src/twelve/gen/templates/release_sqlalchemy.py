@@ -8,7 +8,8 @@ migrations and rollback, add Alembic (`alembic init src/@APP@/migrations`, the d
 `alembic`) and run `twelve gen.release --force` again.
 
 The database URL is get_env("@APP@", "database_url"), which config/runtime.py sets from
-DATABASE_URL.
+DATABASE_URL. A URL naming an async driver (sqlite+aiosqlite, postgresql+asyncpg, …) is migrated
+through an async engine, as the app itself would use it.
 """
 from __future__ import annotations
 
@@ -22,9 +23,31 @@ METADATA = "@METADATA@"  # module:attribute of the MetaData (or declarative base
 
 def migrate() -> None:
     """Create the tables that do not exist yet; existing ones are left as they are."""
-    engine = _engine()
-    _metadata().create_all(engine)
-    print(f"migrated {engine.url.render_as_string(hide_password=True)} (create_all)")
+    url = _url()
+    if url.get_dialect().is_async:
+        import asyncio
+
+        asyncio.run(_create_all_async(url))
+    else:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(url)
+        try:
+            _metadata().create_all(engine)
+        finally:
+            engine.dispose()
+    print(f"migrated {url.render_as_string(hide_password=True)} (create_all)")
+
+
+async def _create_all_async(url) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_metadata().create_all)
+    finally:
+        await engine.dispose()
 
 
 def rollback(version: str) -> None:
@@ -40,10 +63,9 @@ def _metadata():
     return getattr(target, "metadata", target)  # a declarative base carries its MetaData
 
 
-def _engine():
+def _url():
     from pathlib import Path
 
-    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     url = get_env(APP, "database_url")
@@ -53,4 +75,4 @@ def _engine():
     url = make_url(url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url)
+    return url
