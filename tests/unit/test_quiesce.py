@@ -3,6 +3,7 @@ real sockets (the seccomp filter in a child process: it cannot be lifted)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -21,57 +22,93 @@ def listener() -> socket.socket:
     return sock
 
 
+def wait_unread(local, expected: int) -> int:
+    deadline = time.monotonic() + 5
+    while quiesce.unread_connections(local) != expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return quiesce.unread_connections(local)
+
+
 def test_an_accepted_connection_is_unread_until_read():
     with listener() as server:
+        local = quiesce.endpoint(server)
         client = socket.create_connection(server.getsockname())
         client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         accepted, _ = server.accept()
-        deadline = time.monotonic() + 5
-        while quiesce.unread_connections() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert quiesce.unread_connections() == 1
+        assert wait_unread(local, 1) == 1
         accepted.recv(1024)
-        assert quiesce.unread_connections() == 0
+        assert quiesce.unread_connections(local) == 0
         client.close()
         accepted.close()
 
 
 def test_settle_waits_while_unread_and_stops_once_read():
     with listener() as server:
+        local = quiesce.endpoint(server)
         client = socket.create_connection(server.getsockname())
         client.sendall(b"x")
         accepted, _ = server.accept()
-        time.sleep(0.05)
+        wait_unread(local, 1)
         started = time.monotonic()
-        pauses = list(quiesce.settle(timeout=0.3))
+        pauses = list(quiesce.settle(local, timeout=0.3))
         assert time.monotonic() - started >= 0.3 and len(pauses) > quiesce.CALM_POLLS
         accepted.recv(1)
-        assert len(list(quiesce.settle(timeout=5))) == quiesce.CALM_POLLS - 1
-        assert len(list(quiesce.settle(timeout=5, busy=lambda: False))) < 5
+        assert len(list(quiesce.settle(local, timeout=5))) == quiesce.CALM_POLLS - 1
         client.close()
         accepted.close()
 
 
 def test_settle_honours_the_servers_own_view():
-    calls = []
-    pauses = list(quiesce.settle(timeout=0.2, busy=lambda: calls.append(1) or True))
+    with listener() as server:
+        calls = []
+        pauses = list(quiesce.settle(quiesce.endpoint(server), timeout=0.2,
+                                     busy=lambda: calls.append(1) or True))
     assert len(pauses) == len(calls) > quiesce.CALM_POLLS
 
 
-def test_a_connection_not_yet_accepted_is_not_this_processes():
-    with listener() as server:
-        client = socket.create_connection(server.getsockname())
-        client.sendall(b"queued")
+def test_only_connections_accepted_from_the_listener_count():
+    """Not the queued ones (no process has them yet), not this process's own client sockets
+    to another server, not a connection whose peer closed it (its FIN is no request)."""
+    with listener() as server, listener() as other:
+        local = quiesce.endpoint(server)
+        queued = socket.create_connection(server.getsockname())
+        queued.sendall(b"queued")
+        outbound = socket.create_connection(other.getsockname())  # e.g. a database pool
+        upstream, _ = other.accept()
+        upstream.sendall(b"a reply this process has not read")
+        closing = socket.create_connection(server.getsockname())
         time.sleep(0.05)
-        assert quiesce.unread_connections() == 0
+        accepted = [server.accept()[0] for _ in range(2)]  # queued, then closing
+        closing.close()  # CLOSE_WAIT on our side, nothing unread but the FIN
+        accepted[0].recv(1024)
+        time.sleep(0.05)
+        assert quiesce.unread_connections(local) == 0
+        for sock in (queued, outbound, upstream, *accepted):
+            sock.close()
+
+
+def test_the_endpoint_of_an_ipv6_listener_matches_its_v4_mapped_connections():
+    server = socket.socket(socket.AF_INET6)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.bind(("::", 0))
+    server.listen(4)
+    with server:
+        client = socket.create_connection(("127.0.0.1", server.getsockname()[1]))
+        client.sendall(b"x")
+        accepted, _ = server.accept()
+        assert wait_unread(quiesce.endpoint(server), 1) == 1
         client.close()
+        accepted.close()
 
 
-def test_a_paused_asyncio_server_stays_open_and_leaves_new_connections_queued():
+def accepted_while_paused(loop_factory) -> tuple[int, bool]:
+    node = listener()  # the node's socket; the server gets a dup of it, as in a release
+
     async def scenario():
         accepted = []
-        server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server = await asyncio.start_server(lambda r, w: accepted.append(w),
+                                            sock=socket.socket(fileno=os.dup(node.fileno())))
+        port = node.getsockname()[1]
         first = socket.create_connection(("127.0.0.1", port))
         for _ in range(100):
             if accepted:
@@ -86,7 +123,22 @@ def test_a_paused_asyncio_server_stays_open_and_leaves_new_connections_queued():
         second.close()
         return len(accepted), still_serving
 
-    assert asyncio.run(scenario()) == (1, True)
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+        node.close()
+
+
+def test_a_paused_asyncio_server_stays_open_and_leaves_new_connections_queued():
+    assert accepted_while_paused(asyncio.new_event_loop) == (1, True)
+
+
+def test_under_uvloop_a_paused_server_is_closed_instead():
+    """uvloop accepts inside libuv, where remove_reader cannot reach."""
+    uvloop = pytest.importorskip("uvloop")
+    assert accepted_while_paused(uvloop.new_event_loop) == (1, False)
 
 
 def test_the_filter_program_is_seven_instructions_of_eight_bytes():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from twelve.errors import CONFIG, ERROR, TwelveError, UsageError
 from twelve.gen.files import Generated, render
-from twelve.project import Project
+from twelve.project import Project, requirement_name
 from twelve.runtime import config as runtime_config
 
 OUTPUT_DIR = "rel/systemd"
@@ -131,6 +131,7 @@ def unit_files(project: Project, options: UnitOptions, env_template: str) -> lis
     for process, unit in units.items():
         socket = options.listen is not None and process == "web"
         values = {**common, "UNIT": unit, "PROCESS": process,
+                  "SYSCALL_FILTER": syscall_filter(project, process),
                   "PROCESS_ARG": "" if process == "web" else f" {process}",
                   "SOCKET_REQUIRES": f"Requires={name}.socket\nAfter={name}.socket"
                                      if socket else ""}
@@ -141,6 +142,18 @@ def unit_files(project: Project, options: UnitOptions, env_template: str) -> lis
                                    render("systemd.socket", **values)))
     files.append(Generated(f"{OUTPUT_DIR}/{name}.env", env_template, 0o600))
     return files
+
+
+def syscall_filter(project: Project, process: str) -> str:
+    """@system-service, plus seccomp for a web process that may run granian: a stopping granian
+    worker forbids itself accept() with it (docs/servers.md, Draining)."""
+    if process == "web" and any(requirement_name(r) == "granian"
+                                for r in project.dependencies):
+        return ("# seccomp on top of @system-service: a stopping granian worker forbids itself\n"
+                "# accept() with it, so a restart loses no connection (a process can only\n"
+                "# restrict itself with it).\n"
+                "SystemCallFilter=@system-service seccomp")
+    return "SystemCallFilter=@system-service"
 
 
 def env_template(project: Project, options: UnitOptions, *, env_name: str, build_environ,

@@ -17,6 +17,7 @@ import time
 import traceback
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
 log = logging.getLogger("twelve.prefork")
 
@@ -176,7 +177,8 @@ class Supervisor:
     def _stop(self) -> None:
         """TERM every worker; wait for them; KILL on a second signal or at the deadline."""
         self._kill(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.graceful_timeout
+        # each worker first lets what it accepted be read (servers.quiesce), then drains
+        deadline = time.monotonic() + self.settings.graceful_timeout + SETTLE_TIMEOUT
         while self.workers and time.monotonic() < deadline:
             self._wait(0.05)
             if any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals):

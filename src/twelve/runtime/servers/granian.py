@@ -12,6 +12,7 @@ connections it no longer takes wait in the node's socket for the next boot.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -28,14 +29,23 @@ class Granian:
     multiprocess = True
 
     def serve(self, app, kind, settings, sock, hooks) -> None:
+        import multiprocessing
+
         from granian.constants import Interfaces
 
         server_class = node_class(sock, hooks)
-        install_worker_signals()
+        install_worker_signals(quiesce.endpoint(sock))
+        # granian's workers must be forked: they are handed the app object the node imported
+        # (which no other start method can carry) and twelve's signal handlers. Python 3.14
+        # defaults to forkserver, which granian turns into spawn.
+        if multiprocessing.get_start_method() != "fork":
+            multiprocessing.set_start_method("fork", force=True)
+        # A worker's drain begins with the settle (servers.quiesce), then the graceful part.
+        kill_timeout = max(1, math.ceil(settings.graceful_timeout + quiesce.SETTLE_TIMEOUT))
         server = server_class(
             target=settings.app_ref, address=settings.host, port=settings.port,
             interface=Interfaces.WSGI if kind == "wsgi" else Interfaces.ASGI,
-            workers=settings.workers, workers_kill_timeout=max(1, round(settings.graceful_timeout)),
+            workers=settings.workers, workers_kill_timeout=kill_timeout,
             log_dictconfig=logging_config("_granian", "granian.access"),
             log_access=settings.access_log)
         try:
@@ -84,35 +94,56 @@ def node_class(sock, hooks):
     return Node
 
 
-def install_worker_signals() -> None:
+def install_worker_signals(local) -> None:
     """granian's workers install their signal handlers through granian._signals when they
-    start, forked from this process: have them install twelve's. (Where granian spawns its
-    workers instead — Python 3.14's default start method — they keep granian's own.)"""
+    start, forked from this process: have them install twelve's."""
     import granian._signals as worker_signals
 
-    worker_signals.set_loop_signals = lambda loop: stop_accepting_first(
-        lambda sig, handler: loop.add_signal_handler(sig, handler, sig, None))
-    worker_signals.set_sync_signals = lambda: stop_accepting_first(signal.signal)
+    if not all(hasattr(worker_signals, f) for f in ("set_loop_signals", "set_sync_signals")):
+        raise BootError("this granian is not supported by twelve's adapter: granian._signals "
+                        "has no set_loop_signals/set_sync_signals",
+                        hint="Use granian 2.x (tested with 2.8).")
+
+    def on_loop(loop):
+        def install(sig, handler):
+            try:
+                loop.add_signal_handler(sig, handler, sig, None)
+            except NotImplementedError:
+                signal.signal(sig, handler)
+        return stop_accepting_first(install, local)
+
+    worker_signals.set_loop_signals = on_loop
+    worker_signals.set_sync_signals = lambda: stop_accepting_first(signal.signal, local)
 
 
-def stop_accepting_first(install):
+def stop_accepting_first(install, local):
     """A worker's stop signal: forbid accept(), let what was accepted be read, then set
     granian's WorkerSignal (which drains in-flight requests). A second signal sets it now."""
     from granian._granian import WorkerSignal
 
-    event, stopping = WorkerSignal(), threading.Event()
+    event, lock = WorkerSignal(), threading.Lock()
+    state = {"draining": False, "set": False}
+
+    def set_once() -> None:  # a second set() before granian took the first one can block
+        with lock:
+            if state["set"]:
+                return
+            state["set"] = True
+        event.set()
 
     def drain() -> None:
         if quiesce.forbid_accept():
-            for pause in quiesce.settle():
+            for pause in quiesce.settle(local):
+                if state["set"]:
+                    return
                 time.sleep(pause)
-        event.set()
+        set_once()
 
     def handler(signum, frame=None) -> None:
-        if stopping.is_set():
-            event.set()
+        if state["draining"]:
+            set_once()  # a second signal forces
             return
-        stopping.set()
+        state["draining"] = True
         threading.Thread(target=drain, name="twelve-drain", daemon=True).start()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

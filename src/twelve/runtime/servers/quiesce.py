@@ -9,21 +9,31 @@ socket keeps queueing new connections for the next boot (restart) or until the n
 - ``pause_asyncio``: an asyncio server stops accepting without being closed. Closing it is not
   enough: CPython fails the connections it accepted in the same loop iteration but has not yet
   wrapped in a transport (``Server._attach`` asserts the server is open), and drops them, which
-  the client sees as a reset.
+  the client sees as a reset. (uvloop accepts inside libuv, out of reach of remove_reader: its
+  servers are closed, which it does without that race.)
 - ``forbid_accept``: for servers whose accept loop twelve cannot reach (granian's, in Rust), a
   seccomp filter on the worker process makes accept() answer EAGAIN ("nothing to accept"), as
-  if the queue were empty. Only for processes about to exit: the filter cannot be lifted.
-- ``settle``: the pauses to sleep until none of this process's connections holds bytes the
-  server has not read (from /proc/net/tcp), bounded by a timeout.
+  if the queue were empty. Only for processes about to exit: the filter cannot be lifted, and
+  children started afterwards inherit it.
+- ``settle``: the pauses to sleep until none of this process's connections accepted from the
+  listener holds request bytes the server has not read (FIONREAD on each), bounded by a
+  timeout.
+
+What stays out of reach: a connection accepted before any byte arrived (a TLS handshake not
+begun, a browser's preconnect) and a request sent on an idle keep-alive connection just as the
+server closes it. HTTP clients retry such requests on a connection they reused (RFC 9112,
+9.3.1).
 """
 from __future__ import annotations
 
-import ctypes
 import errno
+import fcntl
 import os
 import platform
+import socket
 import struct
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 
@@ -31,65 +41,72 @@ SETTLE_TIMEOUT = 1.0  # seconds a drain waits, at most, for accepted connections
 POLL = 0.01
 CALM_POLLS = 2  # consecutive polls with nothing unread: a request read is being served by then
 
-TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
-TCP_LISTEN = "0A"
-
 
 def pause_asyncio(servers) -> None:
     """Stop the asyncio servers accepting; they stay open (the server closes them later)."""
     for server in servers:
         loop = server.get_loop()
-        for sock in server.sockets:
-            loop.remove_reader(sock.fileno())
+        paused = [loop.remove_reader(sock.fileno()) for sock in server.sockets]
+        if not all(paused):
+            server.close()  # not the selector loop's own accept (uvloop): close is safe there
 
 
-def settle(timeout: float = SETTLE_TIMEOUT,
+def settle(local, timeout: float = SETTLE_TIMEOUT,
            busy: Callable[[], bool] | None = None) -> Iterator[float]:
-    """Yield how long to sleep, until this process has read every accepted connection's bytes
-    (and ``busy()``, the server's own view, is false) for CALM_POLLS polls, or until timeout.
-    One loop for threads (time.sleep) and event loops (asyncio.sleep) alike."""
+    """Yield how long to sleep, until this process has read the bytes of every connection it
+    accepted from the listener at ``local`` (its ``endpoint``), and ``busy()``, the server's
+    own view, is false, for CALM_POLLS polls; or until timeout. One loop for threads
+    (time.sleep) and event loops (asyncio.sleep) alike."""
     deadline = time.monotonic() + timeout
     calm = 0
     while time.monotonic() < deadline:
-        calm = 0 if unread_connections() or (busy is not None and busy()) else calm + 1
+        calm = 0 if unread_connections(local) or (busy is not None and busy()) else calm + 1
         if calm >= CALM_POLLS:
             return
         yield POLL
 
 
-def unread_connections() -> int:
-    """This process's TCP connections with received bytes it has not read yet (0 off Linux)."""
-    inodes = _socket_inodes()
+def endpoint(sock: socket.socket):
+    """What the connections accepted from a listener have in common: family and port (inet),
+    or the path (unix)."""
+    address = sock.getsockname()
+    return (sock.family, address[1] if isinstance(address, tuple) else address)
+
+
+def unread_connections(local) -> int:
+    """Connections of this process accepted from the listener at ``local`` (an ``endpoint``)
+    that hold bytes not read yet (0 where /proc/self/fd is missing)."""
     count = 0
-    for table in TCP_TABLES if inodes else ():
+    for fd in _socket_fds():
         try:
-            with open(table, encoding="ascii") as f:
-                rows = f.read().splitlines()[1:]
+            sock = socket.socket(fileno=fd)
         except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            # fields: sl local remote state tx_queue:rx_queue tr:when retrnsmt uid timeout inode
-            if (len(fields) > 9 and fields[3] != TCP_LISTEN and fields[9] in inodes
-                    and int(fields[4].partition(":")[2], 16) > 0):
-                count += 1
+            continue  # closed meanwhile
+        try:
+            if (sock.type == socket.SOCK_STREAM and endpoint(sock) == local
+                    and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                pending = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+                count += struct.unpack("i", pending)[0] > 0
+        except OSError:
+            pass
+        finally:
+            sock.detach()  # the fd stays the server's
     return count
 
 
-def _socket_inodes() -> set[str]:
-    inodes = set()
+def _socket_fds() -> list[int]:
     try:
-        fds = os.listdir("/proc/self/fd")
+        names = os.listdir("/proc/self/fd")
     except OSError:
-        return inodes
-    for fd in fds:
+        return []
+    fds = []
+    for name in names:
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                fds.append(int(name))
         except OSError:
             continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
+    return fds
 
 
 # machine → (AUDIT_ARCH_*, syscall numbers of accept and accept4, of seccomp)
@@ -103,10 +120,6 @@ _SECCOMP_FILTER_FLAG_TSYNC = 1
 _SECCOMP_RET_ALLOW = 0x7FFF0000
 _SECCOMP_RET_ERRNO = 0x00050000
 _BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def accept_filter(audit_arch: int, accept: int, accept4: int) -> bytes:
@@ -126,13 +139,18 @@ def accept_filter(audit_arch: int, accept: int, accept4: int) -> bytes:
 def forbid_accept() -> bool:
     """From now on, no thread of this process accepts a connection. False where seccomp is not
     available (another OS or machine, or a sandbox forbidding it): the caller drains anyway."""
-    syscalls = _SYSCALLS.get(platform.machine())
-    if not sys.platform.startswith("linux") or syscalls is None:
+    syscalls = _SYSCALLS.get(platform.machine())  # the kernel's: a 32-bit Python must not
+    if not sys.platform.startswith("linux") or syscalls is None or sys.maxsize <= 2**32:
         return False
+    import ctypes  # here: only a stopping granian worker pays for it
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
     audit_arch, (accept, accept4), seccomp = syscalls
     code = accept_filter(audit_arch, accept, accept4)
     buffer = ctypes.create_string_buffer(code, len(code))
-    program = _SockFprog(len(code) // 8, ctypes.addressof(buffer))
+    program = SockFprog(len(code) // 8, ctypes.addressof(buffer))
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         # variadic C functions: pass every argument at its full width

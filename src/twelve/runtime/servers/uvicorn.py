@@ -41,7 +41,9 @@ class Uvicorn:
                 # stop accepting first, wait (bounded) until every connection is serving a
                 # request or has gone, then let uvicorn drain (servers.quiesce).
                 quiesce.pause_asyncio(self.servers)
-                for pause in quiesce.settle(busy=self.awaiting_request):
+                for pause in quiesce.settle(listening, busy=self.awaiting_request):
+                    if self.force_exit:
+                        break  # a second signal
                     await asyncio.sleep(pause)
                 await super().shutdown(sockets=sockets)
 
@@ -53,6 +55,7 @@ class Uvicorn:
                                 log_config=logging_config("uvicorn", "uvicorn.error",
                                                           "uvicorn.access"),
                                 timeout_graceful_shutdown=settings.graceful_timeout)
+        listening = quiesce.endpoint(sock)
         server = Server(config)
         signal.signal(signal.SIGHUP, server.handle_exit)
         try:
