@@ -8,6 +8,7 @@ points back into the source tree.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -31,7 +32,10 @@ class Package:
     license: str | None = None
 
 
+@functools.cache
 def uv_binary() -> str:
+    """Where uv is, found once: finding it reads sysconfig, whose lazy set-up is not safe to
+    race from two threads (the app's wheel builds alongside the dependencies)."""
     from uv import find_uv_bin
     return find_uv_bin()
 

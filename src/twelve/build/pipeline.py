@@ -14,6 +14,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -209,8 +210,25 @@ def install_interpreter(release: Release, log: Log):
 
 def install_dependencies(release: Release, python: Path, info, lib: Path, work: Path,
                          known: dict, log: Log) -> tuple[list[deps.Package], list[Path]]:
-    """Link the locked packages out of the dependency cache, then build and install the app's
-    wheel; return every package and the files the app's wheel installed."""
+    """Link the locked packages out of the dependency cache while the app's wheel builds (the
+    longest part of a warm build, in its own process), then install the wheel; return every
+    package and the files the app's wheel installed."""
+    project = release.project
+    log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
+    deps.uv_binary()  # found here, before two threads need it
+    with ThreadPoolExecutor(max_workers=1) as background:
+        building = background.submit(deps.build_app_wheel, project, python, work / "wheel")
+        pinned = link_locked_packages(release, python, info, lib, work, known, log)
+        wheel = building.result()
+    log(f"* installing {wheel.name}")
+    deps.install_wheel(wheel, lib, python)
+    return deps.installed_packages(lib, pinned, wheel), deps.wheel_files(lib, wheel)
+
+
+def link_locked_packages(release: Release, python: Path, info, lib: Path, work: Path,
+                         known: dict, log: Log) -> str:
+    """Resolve the lock, prepare its packages in the cache (once) and link them into lib/;
+    return the pinned requirements."""
     project = release.project
     requirements = work / "requirements.txt"
     source = "uv.lock" if project.lock_file else "[project].dependencies"
@@ -224,10 +242,7 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))
-    log(f"* building {project.dist_name} {project.version} as a wheel")
-    wheel = deps.build_app_wheel(project, python, work / "wheel")
-    deps.install_wheel(wheel, lib, python)
-    return deps.installed_packages(lib, pinned, wheel), deps.wheel_files(lib, wheel)
+    return pinned
 
 
 def write_release_json(release: Release, info: interpreter.Interpreter | None,
