@@ -1,7 +1,8 @@
 """Every example × every server it supports, from one build per example, switched at boot with
-TWELVE_SERVER: daemon → ready, GET / 200, a database round trip, restart under a bounded
-loopback load with zero failed requests, SIGTERM with a slow request in flight → it completes
-and the node exits 0, stop → exit 0; and WEB_CONCURRENCY=3 → three workers, none left behind."""
+TWELVE_SERVER, with two workers: daemon → ready, GET / 200, a database round trip, restart
+under a bounded loopback load with zero failed requests and every worker replaced, SIGTERM
+with a slow request in flight → it completes and the node exits 0, stop → exit 0; and
+WEB_CONCURRENCY=3 → three workers, none left behind."""
 from __future__ import annotations
 
 import json
@@ -79,9 +80,12 @@ def hammer(url: str, stop: threading.Event, failures: list, done: list) -> None:
 def test_serves_restarts_and_drains(release, nodes):
     rel = release
     example, server = rel.root.name, rel.env["TWELVE_SERVER"]
+    rel.env["WEB_CONCURRENCY"] = "2"  # twelve's prefork for the single-process servers
     pid = rel.daemon()
     assert get(rel.url("/"))[0] == 200
     EXAMPLES_TABLE[rel.root.name][1](rel)
+    workers = serving_workers(pid, rel.port)
+    assert len(workers) == 2, f"workers holding the listening socket: {workers}"
 
     stop, failures, done = threading.Event(), [], []
     clients = [threading.Thread(target=hammer, args=(rel.url("/"), stop, failures, done))
@@ -103,6 +107,8 @@ def test_serves_restarts_and_drains(release, nodes):
     assert failures == [], f"{server}: {len(failures)} failed, e.g. {failures[:3]}"
     assert len(done) > before > 0
     assert int(rel("pid", check=True).stdout) == pid
+    replaced = serving_workers(pid, rel.port)
+    assert len(replaced) == 2 and not replaced & workers, "restart replaces every worker"
     stopped = rel("stop")
     assert (stopped.returncode, stopped.stdout) == (0, "")
 
@@ -139,6 +145,11 @@ def holds_socket(pid: int, inode: str) -> bool:
         return any(os.readlink(fd) == f"socket:[{inode}]" for fd in fd_dir.iterdir())
     except OSError:
         return False
+
+
+def serving_workers(pid: int, port: int) -> set[int]:
+    inode = listening_inode(port)
+    return {c for c in children(pid) if holds_socket(c, inode)}
 
 
 def listening_inode(port: int) -> str:
