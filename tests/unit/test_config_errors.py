@@ -146,3 +146,56 @@ def test_build_problems_say_build(tmp_path):
     assert f"invalid build configuration ({tmp_path.name}/config.py): 1 problem" in text
     assert "ASSET_HOST   missing (a string)" in text
     assert "build again" in text
+
+
+def test_a_missing_variable_does_not_hide_the_ones_read_after_it(tmp_path):
+    """A required variable with a problem reads as a value of its type (not None), so the
+    lines using it run on and every later variable is checked too."""
+    err = runtime_error(tmp_path, (
+        "from twelve import config, env\n"
+        "url = env.url('DATABASE_URL')\n"
+        "config('app', url=url.replace('postgres://', 'postgresql://'))\n"
+        "port = env.int('PORT', min=1, max=65535) + 1\n"
+        "root = env.path('STATE_DIRECTORY') / 'app.db'\n"
+        "hosts = env.list('ALLOWED_HOSTS') + ['localhost']\n"
+        "debug = not env.bool('DEBUG')\n"
+        "mode = env.str('MODE', choices=['a', 'b']).upper()\n"
+        "key = env.secret('SECRET_KEY_BASE', min_length=64).encode()\n"
+    ), {"PORT": "http"})
+    assert [p.name for p in err.problems] == ["DATABASE_URL", "PORT", "STATE_DIRECTORY",
+                                              "ALLOWED_HOSTS", "DEBUG", "MODE",
+                                              "SECRET_KEY_BASE"]
+
+
+def test_an_integer_too_long_for_int_is_a_problem_not_a_traceback(tmp_path):
+    err = runtime_error(tmp_path, "from twelve import env\nenv.int('PORT')\n",
+                        {"PORT": "9" * 5000})
+    assert err.problems[0].problem == "an integer of 5000 digits: too large"
+
+
+@pytest.mark.parametrize("secret", ["abc\\def-" + "q" * 8, "p'w\"d-" + "q" * 8,
+                                    "pass\tword" + "q" * 8, "Z" * 300, "pässwörd" + "q" * 8])
+def test_a_secret_quoted_escaped_or_cut_short_by_an_exception_is_not_shown(tmp_path, secret):
+    err = runtime_error(tmp_path, (
+        "from twelve import env\n"
+        "int(env.secret('API_TOKEN'))\n"
+    ), {"API_TOKEN": secret})
+    shown = every_output(err)
+    for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1], secret[:8]):
+        assert form not in shown, form
+    assert "<secret>" in shown
+
+
+def test_a_default_built_from_a_secret_does_not_show_it(tmp_path):
+    code = ("from twelve import config, env\n"
+            "pw = env.secret('DB_PASSWORD', default='')\n"
+            "config('app', replica=env.url('REPLICA_URL', "
+            "default=f'postgresql://app:{pw}@db.internal/app'))\n")
+    err = runtime_error(tmp_path, code, {"DB_PASSWORD": SECRET, "REPLICA_URL": "mysql:x"})
+    assert SECRET not in every_output(err)
+    runtime_py = tmp_path / "runtime.py"
+    environ = {"DB_PASSWORD": SECRET}
+    listed = format_environment(describe_environment(runtime_py, {}, "prod", environ))
+    example = format_env_example(describe_environment(runtime_py, {}, "prod", environ))
+    assert SECRET not in listed + example
+    assert "postgresql://app:<secret>@db.internal/app" in example

@@ -10,6 +10,7 @@ set -e
 case $0 in /*) RELEASE_BIN=$0 ;; *) RELEASE_BIN=$PWD/$0 ;; esac
 export RELEASE_BIN
 SELF=$0
+case $SELF in */*) ;; *) SELF=./$SELF ;; esac  # `sh hello`: a relative link resolves from .
 while [ -L "$SELF" ]; do
   LINK=$(readlink "$SELF")
   case $LINK in
@@ -17,18 +18,27 @@ while [ -L "$SELF" ]; do
     *) SELF=${SELF%/*}/$LINK ;;
   esac
 done
-case $SELF in */*) ;; *) SELF=./$SELF ;; esac
-RELEASE_ROOT=$(CDPATH='' cd -- "${SELF%/*}/.." && pwd -P)
+# -P: `..` of a symlinked directory is its physical parent, as the kernel resolved the links
+RELEASE_ROOT=$(CDPATH='' cd -P -- "${SELF%/*}/.." && pwd -P)
 export RELEASE_ROOT
 export RELEASE_NAME="${RELEASE_NAME:-@NAME@}"
 if [ -z "${RELEASE_VSN:-}" ]; then
-  read -r RELEASE_VSN < "$RELEASE_ROOT/releases/CURRENT"
+  # `|| true`: the line may lack its newline (printf 0.2.0 > CURRENT); read still fills it
+  read -r RELEASE_VSN < "$RELEASE_ROOT/releases/CURRENT" 2>/dev/null || true
+  if [ -z "${RELEASE_VSN:-}" ]; then
+    echo "error: no version to run: $RELEASE_ROOT/releases/CURRENT is missing or empty" >&2
+    echo "Write the version to run into it (e.g. echo 0.1.0 > releases/CURRENT), or set RELEASE_VSN." >&2
+    exit 1
+  fi
   export TWELVE_VSN_FROM_CURRENT=1  # so a restart reads CURRENT again
 fi
 export RELEASE_VSN
 export RELEASE_COMMAND="${1:-}"
 export RELEASE_PROG="${RELEASE_PROG:-${0##*/}}"
-export RELEASE_TMP="${RELEASE_TMP:-$RELEASE_ROOT/tmp}"
+RELEASE_TMP="${RELEASE_TMP:-$RELEASE_ROOT/tmp}"
+case $RELEASE_TMP in /*) ;; *) RELEASE_TMP=$PWD/$RELEASE_TMP ;; esac  # `daemon` leaves the cwd
+export RELEASE_TMP
+unset PYTHONPATH PYTHONHOME  # -E keeps them from the runtime; nor may its children inherit them
 
 if [ "${1:-}" = version ] && [ $# -eq 1 ]; then
   echo "$RELEASE_NAME $RELEASE_VSN"

@@ -58,6 +58,12 @@ def release_from_environ(environ: dict) -> ReleaseInfo:
     except KeyError as e:
         raise BootError(f"{e.args[0]} is not set: start the release through its bin/ script",
                         hint="e.g. _build/prod/rel/NAME/bin/NAME start") from None
+    if not vsn or "/" in vsn or not (root / "releases" / vsn).is_dir():
+        versions = sorted(p.parent.name for p in root.glob("releases/*/release.json"))
+        raise BootError(f"no version {vsn!r} in {root / 'releases'} "
+                        f"(it has: {', '.join(versions) or 'none'})",
+                        hint="Set RELEASE_VSN to one of them, or write one into "
+                             "releases/CURRENT.")
     return ReleaseInfo(root=root, name=name, vsn=vsn, prog=environ.get("RELEASE_PROG", name),
                        tmp=Path(environ.get("RELEASE_TMP") or root / "tmp"), environ=environ)
 

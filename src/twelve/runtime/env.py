@@ -32,7 +32,9 @@ _Rule = namedtuple("_Rule", "kind secret choices min_length low high sep schemes
                    defaults=(False, None, None, None, None, ",", None))
 
 NOT_SHOWN = "<secret>"
+SCRUB_PREFIX = 6  # a secret's first characters that, cut short in a message, are still hidden
 REPR_LIMIT = 40
+MAX_DIGITS = 4000
 GEN_SECRET = "generate one with `twelve gen.secret{arg}`"
 RUNTIME_FOOTER = ("Set these variables in the environment (or in the release's "
                   "releases/VSN/env.sh) and start again.")
@@ -111,9 +113,18 @@ class Recorder:
         _recorder, self._previous = self._previous, None
 
     def scrub(self, text: str) -> str:
+        """``text`` without any secret seen: as written, as repr() or ascii() escape it
+        (a message quoting the value), and cut short (a message truncating it)."""
+        forms = {form for secret in self._secrets
+                 for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1],
+                              repr(secret.encode("utf-8", "replace"))[2:-1])}
         # Longest first, so a secret that contains another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, NOT_SHOWN)
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, NOT_SHOWN)
+            shortest = min(len(form), SCRUB_PREFIX)
+            for end in range(len(form) - 1, shortest - 1, -1):
+                if form[:end] in text:
+                    text = text.replace(form[:end], NOT_SHOWN)
         return text
 
 
@@ -154,14 +165,34 @@ def _problem(name, text, default, rule, example, help):
     if _recorder is None:
         raise ConfigError(problems=[problem], source="environment")
     _recorder.problems.setdefault(name, problem)
-    return None if default is MISSING else _default_value(default, rule)
+    return _placeholder(rule) if default is MISSING else _default_value(default, rule)
+
+
+def _placeholder(rule: _Rule):
+    """What a reader returns for a required variable with a problem, during an evaluation: a
+    value of its type, so the rest of runtime.py runs on and every other problem is reported
+    too (the evaluation fails anyway)."""
+    if rule.choices and rule.kind != "list":
+        return rule.choices[0]
+    if rule.kind in ("int", "float"):
+        value = rule.low if rule.low is not None else rule.high if rule.high is not None else 0
+        return float(value) if rule.kind == "float" else value
+    if rule.kind == "path":
+        from pathlib import Path
+
+        return Path()
+    return {"bool": False, "list": [], "json": None}.get(rule.kind, "")
 
 
 def _declare(name, default, rule, example, help) -> Variable:
     required = default is MISSING
     text = None if required or rule.secret or default is None else _default_text(default, rule)
+    if text is not None and _recorder is not None:
+        text = _recorder.scrub(text)  # a default built from a secret read before
     if example is None:
         example = text if text is not None else _sample(rule)
+    elif _recorder is not None:
+        example = _recorder.scrub(str(example))
     choices = tuple(rule.choices) if rule.choices is not None else None
     return Variable(name, rule.kind if not rule.secret else "secret", text, required,
                     rule.secret, choices, rule.min_length, help, str(example))
@@ -199,6 +230,8 @@ def _parse_int(raw: str, rule: _Rule) -> int:
     digits = text[1:] if text[0] in "+-" else text
     if not (digits.isascii() and digits.isdigit()):
         raise _Invalid(f"not an integer: {_shown(raw)}")
+    if len(digits) > MAX_DIGITS:  # int() refuses them with a traceback
+        raise _Invalid(f"an integer of {len(digits)} digits: too large")
     return int(text)
 
 

@@ -5,14 +5,17 @@ of it, so closing theirs never closes the node's.
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 
+from twelve.runtime.env import ConfigError
 from twelve.runtime.errors import BootError
 
 SD_LISTEN_FDS_START = 3
 INHERITED_FD = "TWELVE_LISTEN_FD"  # set across a restart's exec
 BACKLOG = 2048
+WRONG_HOST = "Set HOST to an address of this machine, e.g. 0.0.0.0 or ::"
 
 
 def listening_socket(host: str, port: int, environ=os.environ) -> socket.socket:
@@ -34,13 +37,27 @@ def inherited(environ) -> socket.socket | None:
 def activated(environ) -> socket.socket | None:
     """systemd socket activation: LISTEN_FDS for this very process."""
     count, pid = environ.get("LISTEN_FDS"), environ.get("LISTEN_PID")
-    if not count or (pid and pid != str(os.getpid())):
-        return None
+    if not count or pid != str(os.getpid()):
+        return None  # as sd_listen_fds(3): not passed to this very process
     for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         environ.pop(name, None)  # our children must not take them for their own
+    if not count.isdigit():
+        raise BootError(f"LISTEN_FDS={count!r} is not a number of file descriptors",
+                        hint="Socket activation sets it (systemd, systemd-socket-activate); "
+                             "unset it to bind HOST:PORT instead.")
     if int(count) < 1:
         return None
-    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    try:
+        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET,
+                                                                  socket.SO_ACCEPTCONN):
+            sock.detach()
+            raise OSError("not a listening stream socket")
+    except OSError as e:
+        raise BootError(f"LISTEN_FDS={count} but file descriptor {SD_LISTEN_FDS_START} is not "
+                        f"a listening socket ({e.strerror or e})",
+                        hint="The .socket unit must be a ListenStream= socket; or unset "
+                             "LISTEN_FDS and LISTEN_PID to bind HOST:PORT instead.") from None
     sock.set_inheritable(False)
     return sock
 
@@ -50,9 +67,8 @@ def bind(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise BootError(f"cannot listen on {host}:{port}: {e.strerror}",
-                        hint="Set HOST to an address of this machine, e.g. 0.0.0.0 or ::") \
-            from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
+                          hint=WRONG_HOST) from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,6 +78,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as e:
         sock.close()
+        if e.errno == errno.EADDRNOTAVAIL:  # HOST is no address of this machine: config
+            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
+                              hint=WRONG_HOST) from None
         raise BootError(f"cannot listen on {host}:{port}: {e.strerror}",
                         hint="Another process may use this port: choose another with PORT, "
                              "or stop it.") from None
