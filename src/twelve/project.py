@@ -92,6 +92,9 @@ def check_steps(steps: list[str], aliases: dict) -> str | None:
         return "the steps may contain \"tar\" at most once"
     if "tar" in steps and steps.index("tar") < steps.index("assemble"):
         return "\"tar\" must come after \"assemble\" in the steps"
+    if "tar" in steps and steps[-1] != "tar":
+        return (f"\"tar\" must be the last step: {steps[steps.index('tar') + 1]!r} after it "
+                "would change the release but not its tarball")
     late = [s for s in steps[steps.index("assemble"):] if s in aliases]
     if late:
         return (f"the alias step {late[0]!r} must come before \"assemble\" (aliases build "
@@ -198,7 +201,8 @@ def load_project(root: Path) -> Project:
     data = _read_toml(path)
     problems: list[str] = []
     meta = _read_project_table(data, problems)
-    tool = data.get("tool", {}).get("twelve")
+    tables = data.get("tool", {})
+    tool = tables.get("twelve") if isinstance(tables, dict) else None
     if not isinstance(tool, dict):
         problems.append("[tool.twelve] is missing or not a table; add it with at least: "
                         "app = \"module:app\"")
@@ -278,8 +282,9 @@ def _read_project_table(data: dict, problems: list[str]) -> dict:
             "requires_python": project.get("requires-python")}
     for key in ("name", "version"):
         if not isinstance(meta[key], str) or not meta[key]:
+            dynamic = project.get("dynamic", [])
             hint = "dynamic versions are not supported yet; " if key == "version" and \
-                "version" in project.get("dynamic", []) else ""
+                isinstance(dynamic, list) and "version" in dynamic else ""
             problems.append(f"project.{key} must be a non-empty string ({hint}e.g. "
                             f"{key} = \"{'hello' if key == 'name' else '0.1.0'}\")")
             meta[key] = meta[key] if isinstance(meta[key], str) else ""

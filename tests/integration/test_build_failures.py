@@ -1,8 +1,10 @@
 """A failed build loses nothing: the previous release stays byte-for-byte, no staging is left."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -95,6 +97,63 @@ def test_a_failing_step_keeps_the_previous_release(built):
     assert_untouched(release, before)
 
 
+def test_a_step_that_raises_is_one_message_not_a_traceback(built):
+    project, release = built
+    before = tree_digest(release)
+    (project / "release_steps.py").write_text(
+        "def boom(release):\n    raise RuntimeError('my step failed')\n")
+    original = edit(project / "pyproject.toml", 'steps = ["assets.deploy", "assemble"]',
+                    'steps = ["assets.deploy", "assemble", "release_steps:boom"]')
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "pyproject.toml").write_text(original)
+        (project / "release_steps.py").unlink()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(r"step 'release_steps:boom' failed at .*release_steps\.py:2: "
+                     r"RuntimeError: my step failed", proc.stderr), proc.stderr
+    assert_untouched(release, before)
+
+
+SLOW_BACKEND = """\
+import time
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    time.sleep(60)
+    raise RuntimeError("never reached")
+"""
+
+
+def test_a_failure_does_not_wait_for_the_apps_wheel_building_alongside(built):
+    """The wheel builds in its own process while the dependencies resolve; when resolving
+    fails, the build stops that process and reports at once."""
+    project, release = built
+    before = tree_digest(release)
+    (project / "slow_backend.py").write_text(SLOW_BACKEND)
+    lock = (project / "uv.lock").read_bytes()
+    original = edit(project / "pyproject.toml", '"gunicorn>=22",',
+                    '"gunicorn>=22", "twelve-no-such-package-4711==9.9",')
+    text = (project / "pyproject.toml").read_text()
+    text = re.sub(r"(?ms)^\[build-system\].*?(?=^\[)", "[build-system]\nrequires = []\n"
+                  "build-backend = \"slow_backend\"\nbackend-path = [\".\"]\n\n", text)
+    (project / "pyproject.toml").write_text(text)
+    (project / "uv.lock").unlink()
+    started = time.monotonic()
+    try:
+        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                      check=False)
+    finally:
+        (project / "pyproject.toml").write_text(original)
+        (project / "uv.lock").write_bytes(lock)
+        (project / "slow_backend.py").unlink()
+    assert proc.returncode == 1 and "resolving [project].dependencies failed" in proc.stderr
+    assert time.monotonic() - started < 30, "the build waited for the wheel"
+    backends = subprocess.run(["pgrep", "-f", "slow_backend"], capture_output=True, text=True)
+    assert backends.stdout == "", "the wheel's build was left running"
+    assert_untouched(release, before)
+
+
 def test_rebuild_keeps_the_cookie_and_replaces_the_rest(built, tmp_path):
     project, release = built
     cookie = (release / "releases" / "COOKIE").read_bytes()
@@ -149,3 +208,34 @@ def test_strip_ships_bytecode_only_and_still_runs(built, tmp_path):
                             env=release_env(tmp_path), capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})  # back to normal
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
+def test_a_full_disk_is_one_message_and_keeps_the_previous_release(built, tmp_path):
+    """A release on a file system of its own (the caches are elsewhere, so it is copied, not
+    linked): built once, then the disk filled and the build run again."""
+    project, _ = built
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(disk)], check=True)
+    try:
+        target = disk / "hello"
+        twelve("release", "--overwrite", "--quiet", "--path", str(target), cwd=project,
+               env={"TWELVE_ENV": "prod"})
+        before = tree_digest(target)
+        filler = disk / "filler"
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        with open(filler, "wb") as f:
+            f.truncate(0)
+            f.write(b"\0" * max(0, free - 8 * 1024 * 1024))  # leave 8 MB: the copy runs out
+        proc = twelve("release", "--overwrite", "--path", str(target), cwd=project,
+                      env={"TWELVE_ENV": "prod"}, check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "no space left on the device while building" in proc.stderr, proc.stderr
+        assert len(proc.stderr) < 1000, "one message, not a list of every file"
+        filler.unlink()
+        assert tree_digest(target) == before
+        assert [p.name for p in disk.iterdir()] == ["hello"], "staging left behind"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -23,6 +23,9 @@ OVERLAYS = {  # path → (content, mode); None content: an empty directory
     "rel/overlays/var/empty": (None, 0o755),
     "rel/extra/etc/shared.conf": ("from rel/extra\n", 0o644),
     "rel/extra/etc/extra.txt": ("only in rel/extra\n", 0o644),
+    # over files of a locked package and of the interpreter, both hard links into caches
+    "rel/extra/lib/flask/py.typed": ("patched by an overlay\n", 0o644),
+    "rel/extra/python/lib/python3.11/this.py": ("print('patched by an overlay')\n", 0o644),
 }
 
 
@@ -90,3 +93,18 @@ def test_overlays_are_in_the_tarball_empty_dirs_too(built):
     assert members["bin/server"].mode == 0o755
     assert members["etc/private.conf"].mode == 0o600
     assert members["etc/current.conf"].issym()
+
+
+def test_an_overlay_over_a_cached_file_replaces_it_and_leaves_the_cache_alone(built):
+    """lib/ and python/ are hard links into twelve's caches, shared by every release: an
+    overlay replaces such a file in this release only."""
+    _, release = built
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twelve"
+    for rel, cached in (("lib/flask/py.typed", "deps/*/lib/flask/py.typed"),
+                        ("python/lib/python3.11/this.py", "python/*/lib/python3.11/this.py")):
+        assert "patched by an overlay" in (release / rel).read_text()
+        assert (release / rel).stat().st_nlink == 1, f"{rel} is still linked to the cache"
+        copies = list(cache.glob(cached))
+        assert copies, f"no {cached} in {cache}"
+        for copy in copies:
+            assert "patched by an overlay" not in copy.read_text(), f"the cache's {copy}"

@@ -109,6 +109,9 @@ def test_paths_may_not_escape_the_project(tmp_path):
     ('["tar", "assemble"]', '"tar" must come after "assemble" in the steps'),
     ('["assemble", "tar!"]', "unknown step 'tar!'"),
     ('["assemble", "build"]', "the alias step 'build' must come before \"assemble\""),
+    ('["assemble", "tar", "x.steps:sign"]',
+     "\"tar\" must be the last step: 'x.steps:sign' after it would change the release but "
+     "not its tarball"),
 ])
 def test_steps_validation(tmp_path, steps, message):
     text = GOOD + f"steps = {steps}\n[tool.twelve.aliases]\nbuild = [\"echo hi\"]\n"
@@ -176,3 +179,12 @@ def test_an_app_table_serves_every_interface(tmp_path):
         tmp_path, wsgi_only + 'server = "uvicorn"\n')
     assert "an app table takes the keys wsgi and asgi" in error(
         tmp_path, deps.replace('app = "hello.web:app"', 'app = { rsgi = "a:b" }'))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[project]\nname = "x"\nversion = "1"\ntool = "x"\n', "[tool.twelve] is missing"),
+    ('[project]\nname = "x"\ndynamic = 5\n[tool.twelve]\napp = "x:app"\n',
+     "project.version must be a non-empty string"),
+])
+def test_tables_of_the_wrong_type_are_problems_not_tracebacks(tmp_path, text, message):
+    assert message in error(tmp_path, text)

@@ -115,9 +115,18 @@ def copy_overlays(release: Release) -> list[Path]:
     used = []
     for overlay in release.project.overlays:
         if overlay.is_dir():
-            shutil.copytree(overlay, release.staging, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(overlay, release.staging, symlinks=True, dirs_exist_ok=True,
+                            copy_function=replace_file)
             used.append(overlay)
     return used
+
+
+def replace_file(src, dst) -> None:
+    """Copy ``src`` over ``dst`` by a rename, never by writing into ``dst``: a file of lib/ or
+    python/ is a hard link into a cache, shared with every other release."""
+    scratch = f"{dst}.twelve-overlay"
+    shutil.copy2(src, scratch, follow_symlinks=False)
+    os.replace(scratch, dst)
 
 
 def byte_compile(root: Path, python: str, *, sourceless: bool = False,

@@ -94,8 +94,11 @@ def write_hashes(tree: Path) -> None:
             if not path.is_symlink() and not name.startswith(f".{HASHES}"):
                 hashes[path.relative_to(tree).as_posix()] = assemble.sha256_file(path)
     scratch = tree / f".{HASHES}.{os.getpid()}"
-    scratch.write_text(json.dumps(hashes, sort_keys=True))
-    os.replace(scratch, tree / HASHES)  # whole or not at all: a concurrent build agrees
+    try:
+        scratch.write_text(json.dumps(hashes, sort_keys=True))
+        os.replace(scratch, tree / HASHES)  # whole or not at all: a concurrent build agrees
+    finally:
+        scratch.unlink(missing_ok=True)  # a full disk must not leave it to be linked
 
 
 def known_hashes(tree: Path) -> dict[tuple[int, int], str]:
@@ -125,7 +128,7 @@ def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset()) -
         target.mkdir(parents=True, exist_ok=True)
         shutil.copymode(dirpath, target)
         for name in dirnames + filenames:
-            if rel == "." and name in skip:
+            if rel == "." and (name in skip or name.startswith(f".{HASHES}.")):
                 continue
             src = os.path.join(dirpath, name)
             if os.path.islink(src):

@@ -12,7 +12,9 @@ import functools
 import hashlib
 import os
 import re
+import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -34,23 +36,33 @@ class Package:
 
 @functools.cache
 def uv_binary() -> str:
-    """Where uv is, found once: finding it reads sysconfig, whose lazy set-up is not safe to
-    race from two threads (the app's wheel builds alongside the dependencies)."""
+    """Where uv is, found once (finding it reads sysconfig)."""
     from uv import find_uv_bin
     return find_uv_bin()
 
 
-def run_uv(args: list[str], *, what: str, fix: str, cwd: Path | None = None) -> str:
-    """Run uv; on failure raise one BuildError carrying uv's own explanation."""
+def uv_environ() -> dict:
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
     env.pop("VIRTUAL_ENV", None)  # uv must use the interpreter we name, not the builder's venv
-    proc = subprocess.run([uv_binary(), *args], cwd=cwd, env=env, text=True,
+    return env
+
+
+def run_uv(args: list[str], *, what: str, fix: str, cwd: Path | None = None) -> str:
+    """Run uv; on failure raise one BuildError carrying uv's own explanation."""
+    proc = subprocess.run([uv_binary(), *args], cwd=cwd, env=uv_environ(), text=True,
                           capture_output=True)
     if proc.returncode != 0:
-        detail = _indent((proc.stderr or proc.stdout).strip()[-4000:])
-        raise BuildError(f"{what} failed (uv exited with {proc.returncode}):\n{detail}",
-                         hint=fix)
+        raise uv_failure(what, fix, proc.returncode, proc.stderr or proc.stdout)
     return proc.stdout
+
+
+def uv_failure(what: str, fix: str, returncode: int, output: str) -> BuildError:
+    detail = output.strip()
+    if "os error 28" in detail or "No space left on device" in detail:
+        fix = "The disk is full: free some space and build again (the previous release is " \
+              "unchanged)."
+    return BuildError(f"{what} failed (uv exited with {returncode}):\n"
+                      f"{_indent(detail[-4000:])}", hint=fix)
 
 
 def lock_requirements(project: Project, python: Path, out: Path) -> str:
@@ -82,16 +94,55 @@ def install_requirements(requirements: Path, lib: Path, python: Path) -> None:
            fix="Check that every pinned version exists for this platform and Python.")
 
 
-def build_app_wheel(project: Project, python: Path, out_dir: Path) -> Path:
-    run_uv(["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python), "--quiet",
-            str(project.root)],
-           what=f"building {project.dist_name} as a wheel", cwd=project.root,
-           fix="Check [build-system] in pyproject.toml: `uv build --wheel` must work.")
-    wheels = sorted(out_dir.glob("*.whl"))
-    if len(wheels) != 1:
-        raise BuildError(f"building {project.dist_name} produced {len(wheels)} wheels, "
-                         "expected one")
-    return wheels[0]
+class AppWheelBuild:
+    """The app's wheel, built by `uv build` in its own process while the build goes on:
+    ``result()`` waits for it, ``cancel()`` stops it (an interrupted or failed build must not
+    wait for a backend)."""
+
+    WHAT = "building {name} as a wheel"
+    FIX = "Check [build-system] in pyproject.toml: `uv build --wheel` must work."
+
+    def __init__(self, project: Project, python: Path, out_dir: Path) -> None:
+        self.name, self.out_dir = project.dist_name, out_dir
+        self.output = tempfile.TemporaryFile(mode="w+")  # not a pipe: nothing can block on it
+        self.proc = subprocess.Popen(
+            [uv_binary(), "build", "--wheel", "--out-dir", str(out_dir), "--python",
+             str(python), "--quiet", str(project.root)],
+            cwd=project.root, env=uv_environ(), text=True, stdin=subprocess.DEVNULL,
+            stdout=self.output, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: cancel() stops the backend it runs too
+
+    def raise_if_failed(self) -> None:
+        """Report a failed build now rather than after the dependencies are installed."""
+        if self.proc.poll() not in (None, 0):
+            self.result()
+
+    def result(self) -> Path:
+        returncode = self.proc.wait()
+        self.output.seek(0)
+        text = self.output.read()
+        self.output.close()
+        if returncode != 0:
+            raise uv_failure(self.WHAT.format(name=self.name), self.FIX, returncode, text)
+        wheels = sorted(self.out_dir.glob("*.whl"))
+        if len(wheels) != 1:
+            raise BuildError(f"building {self.name} produced {len(wheels)} wheels, "
+                             "expected one")
+        return wheels[0]
+
+    def cancel(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)  # uv and the build backend it started
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.proc.wait()
+        self.output.close()
 
 
 def install_wheel(wheel: Path, lib: Path, python: Path) -> None:

@@ -14,7 +14,6 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ from twelve import aliases
 from twelve.build import (archive, assemble, depcache, deps, elf, interpreter, sbom,
                           secret_guard)
 from twelve.build.release import Release
-from twelve.errors import BuildError
+from twelve.errors import BuildError, TwelveError
 from twelve.runtime import config as runtime_config
 
 Log = Callable[[str], None]
@@ -106,12 +105,28 @@ def run_step(step: str, release: Release, log: Log, quiet: bool = False) -> Rele
         raise BuildError(f"step {step!r} cannot be loaded: {e}",
                          hint="Step modules are imported from the project's root (and its "
                               "src/), e.g. release_steps.py beside pyproject.toml.") from None
-    result = func(release)
+    try:
+        result = func(release)
+    except (TwelveError, KeyboardInterrupt, OSError):
+        raise  # already explained, or a full disk: reported by build()
+    except Exception as e:  # noqa: BLE001 - the project's own code: one message, no traceback
+        where = _step_line(e)
+        raise BuildError(f"step {step!r} failed{where}: {type(e).__name__}: {e}",
+                         hint="Fix the step (run it alone to see the whole traceback); the "
+                              "previous release is unchanged.") from None
     if not isinstance(result, Release):
         raise BuildError(f"step {step!r} returned {type(result).__name__}, not the release",
                          hint="A step receives the release and must return it "
                               "(use dataclasses.replace to change it).")
     return result
+
+
+def _step_line(exc: BaseException) -> str:
+    """" at FILE:LINE" of the innermost frame of the step's traceback, or ""."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
 
 
 def _import_from_project(name: str, root: Path):
@@ -158,19 +173,9 @@ def reseal(release: Release, log: Log) -> Release:
     log("* updating release.json for the steps after assemble")
     path = release.version_dir / "release.json"
     data = json.loads(path.read_text())
-    # Files linked out of a cache (more than one link) are never written in place, so their
-    # recorded hashes stand; everything else is hashed again.
-    recorded = data.get("files", {})
-    known = {}
-    for rel, entry in recorded.items():
-        try:
-            st = (release.staging / rel).lstat()
-        except FileNotFoundError:
-            continue
-        if st.st_nlink > 1 and "sha256" in entry:
-            known[(st.st_dev, st.st_ino)] = entry["sha256"]
     archive.normalise_modes(release.staging)
-    data["files"] = assemble.file_manifest(release.staging, release.version, known)
+    # Every file hashed again: a step may even have written into a file linked from a cache.
+    data["files"] = assemble.file_manifest(release.staging, release.version)
     assemble.write_json(path, data)
     python = (release.staging / data["python"]["executable"]
               if data["python"]["bundled"] else Path(sys.executable))
@@ -215,18 +220,21 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     package and the files the app's wheel installed."""
     project = release.project
     log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
-    deps.uv_binary()  # found here, before two threads need it
-    with ThreadPoolExecutor(max_workers=1) as background:
-        building = background.submit(deps.build_app_wheel, project, python, work / "wheel")
-        pinned = link_locked_packages(release, python, info, lib, work, known, log)
+    building = deps.AppWheelBuild(project, python, work / "wheel")
+    try:
+        pinned = link_locked_packages(release, python, info, lib, work, known, log,
+                                      before_install=building.raise_if_failed)
         wheel = building.result()
+    except BaseException:
+        building.cancel()
+        raise
     log(f"* installing {wheel.name}")
     deps.install_wheel(wheel, lib, python)
     return deps.installed_packages(lib, pinned, wheel), deps.wheel_files(lib, wheel)
 
 
 def link_locked_packages(release: Release, python: Path, info, lib: Path, work: Path,
-                         known: dict, log: Log) -> str:
+                         known: dict, log: Log, before_install: Callable[[], None]) -> str:
     """Resolve the lock, prepare its packages in the cache (once) and link them into lib/;
     return the pinned requirements."""
     project = release.project
@@ -237,6 +245,7 @@ def link_locked_packages(release: Release, python: Path, info, lib: Path, work: 
     pinned = requirements.read_text()
     python_id = (f"{info.version}-{info.soabi}-{info.platform}" if info
                  else f"{sys.version}-{sysconfig.get_config_var('SOABI')}")
+    before_install()
     entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
                                   project.strip, log)
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
@@ -273,6 +282,11 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
 
 
 def _os_error(e: OSError, release: Release) -> BuildError:
+    if isinstance(e, shutil.Error) and e.args and isinstance(e.args[0], list) and e.args[0]:
+        # copytree's list of (src, dst, reason): the first reason stands for all of them
+        _, dest, reason = e.args[0][0]
+        errno_ = errno.ENOSPC if "No space left" in str(reason) else None
+        e = OSError(errno_, str(reason), dest)
     where = f" ({e.filename})" if e.filename else ""
     if e.errno == errno.ENOSPC:
         return BuildError(f"no space left on the device while building{where}",
