@@ -137,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("include_python", "bool", True, "Bundle the build interpreter into the release "
             "(like mix's include_erts). false uses python3 from the target's PATH."),
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
-            "exactly once, \"tar\" at most once after it, aliases (before assemble) and "
+            "exactly once, \"tar\" at most once and last, aliases (before assemble) and "
             "\"module:function\" callables (given the release, returning it; after assemble "
             "they may change release.staging, and the manifest follows)."),
     Setting("overlays", "str|list[str]", [], "More directories copied verbatim into the "
