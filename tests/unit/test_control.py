@@ -1,10 +1,15 @@
 """The control protocol on its own: frames, the mutual HMAC handshake, hostile peers."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,15 +128,17 @@ def test_connections_are_bounded(server, monkeypatch):
     srv, _ = server
     hung = [raw(srv.path) for _ in range(control.MAX_CONNECTIONS + 5)]
     time.sleep(0.2)
-    closed = 0
+    turned_away = 0
     for s in hung:
         s.settimeout(2)
         try:
-            hello = s.recv(4096)
-        except socket.timeout:
-            hello = b"?"
-        closed += hello == b""
-    assert closed >= 5, "connections beyond the bound are closed at once"
+            hello = control.recv(s)
+        except (socket.timeout, control.ProtocolError):
+            hello = None
+        turned_away += (hello or {}).get("error") == control.TOO_MANY
+    assert turned_away >= 5, "connections beyond the bound are told so and closed at once"
+    with pytest.raises(control.ControlError, match="too many connections"):
+        control.connect(srv.path, b"right-cookie", name="hello")
     for s in hung:
         s.close()
     deadline = time.monotonic() + 10
@@ -162,12 +169,175 @@ def test_long_socket_paths_work(tmp_path):
 def test_cookie_sources_in_order(tmp_path):
     root = tmp_path / "rel"
     (root / "releases").mkdir(parents=True)
-    (root / "releases" / "COOKIE").write_text("from-file\n")
+    (root / "releases" / "COOKIE").write_text("from-the-file-0123\n")
     credentials = tmp_path / "creds"
     credentials.mkdir()
-    (credentials / "cookie").write_text("from-credential\n")
-    assert control.read_cookie(root, {}) == b"from-file"
+    (credentials / "cookie").write_text("from-the-credential\n")
+    assert control.read_cookie(root, {}) == b"from-the-file-0123"
     assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials)}) == \
-        b"from-credential"
+        b"from-the-credential"
     assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials),
-                                      "RELEASE_COOKIE": "from-env"}) == b"from-env"
+                                      "RELEASE_COOKIE": " from-the-env-0123\n"}) == \
+        b"from-the-env-0123", "every source is stripped, the variable too"
+
+
+@pytest.mark.parametrize("source", ["file", "credential", "env"])
+@pytest.mark.parametrize("cookie", ["", "  \n", "short"])
+def test_empty_or_short_cookies_are_refused(tmp_path, source, cookie):
+    root = tmp_path / "rel"
+    (root / "releases").mkdir(parents=True)
+    (root / "releases" / "COOKIE").write_text(cookie if source == "file" else "x" * 64)
+    environ = {}
+    if source == "credential":
+        (tmp_path / "creds").mkdir()
+        (tmp_path / "creds" / "cookie").write_text(cookie)
+        environ["CREDENTIALS_DIRECTORY"] = str(tmp_path / "creds")
+    if source == "env":
+        environ["RELEASE_COOKIE"] = cookie
+    with pytest.raises(control.ControlError, match="the cookie from .* is (empty|5 bytes)") as e:
+        control.read_cookie(root, environ)
+    assert "gen.secret" in e.value.hint
+
+
+def test_the_handshake_has_one_deadline(server, monkeypatch):
+    """A peer that trickles its answer a byte at a time loses its slot at the deadline."""
+    srv, _ = server
+    monkeypatch.setattr(control, "HANDSHAKE_TIMEOUT", 0.6)
+    s = raw(srv.path)
+    control.recv(s)
+    started = time.monotonic()
+    try:
+        for byte in struct.pack(">I", 200) + b"{" * 200:
+            s.send(bytes([byte]))
+            time.sleep(0.1)
+            assert time.monotonic() - started < 3, "still connected long after the deadline"
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert time.monotonic() - started < 2
+    s.close()
+
+
+@pytest.fixture
+def thread_errors(monkeypatch):
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    return errors
+
+
+@pytest.mark.parametrize("answer", [
+    {"nonce": "ab" * 32, "proof": "é" * 64},       # non-ASCII: compare_digest raised TypeError
+    {"nonce": "é" * 64, "proof": "00" * 32},
+    {"nonce": "ab" * 32, "proof": "\ud800" * 64},   # a lone surrogate
+])
+def test_malformed_proofs_end_quietly(server, thread_errors, answer):
+    srv, _ = server
+    s = raw(srv.path)
+    control.recv(s)
+    control.send(s, answer)
+    assert s.recv(4096) == b"", "the server hangs up"
+    s.close()
+    time.sleep(0.1)
+    assert thread_errors == []
+
+
+def test_deeply_nested_frames_end_quietly(server, thread_errors):
+    srv, _ = server
+    s = raw(srv.path)
+    control.recv(s)
+    s.sendall(struct.pack(">I", 3000) + b"[" * 3000)
+    assert s.recv(4096) == b""
+    s.close()
+    time.sleep(0.1)
+    assert thread_errors == []
+    sock, _ = control.connect(srv.path, b"right-cookie", name="hello")
+    sock.close()
+
+
+def test_a_client_refuses_a_bad_hello_nonce(tmp_path):
+    path = tmp_path / "fake.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def fake_node():
+        conn, _ = listener.accept()
+        with conn:
+            control.send(conn, {"twelve": control.PROTOCOL, "nonce": "zz-not-hex"})
+            conn.recv(1)
+
+    t = threading.Thread(target=fake_node)
+    t.start()
+    with pytest.raises(control.ControlError, match="not a twelve control socket"):
+        control.connect(path, b"c" * 16, name="hello")
+    t.join()
+    listener.close()
+
+
+def test_run_dir_must_be_a_real_directory(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "run").symlink_to(elsewhere)
+    with pytest.raises(control.ControlError, match="is not a directory") as e:
+        control.make_run_dir(tmp_path / "a")
+    assert "Remove it" in e.value.hint
+    assert oct(elsewhere.stat().st_mode & 0o777) == "0o755", "no chmod through the link"
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "run").write_text("")
+    with pytest.raises(control.ControlError, match="is not a directory"):
+        control.make_run_dir(tmp_path / "b")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give run/ to another user")
+def test_run_dir_of_another_user_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o777)
+    os.chown(run, 65534, 65534)
+    with pytest.raises(control.ControlError, match="belongs to uid 65534") as e:
+        control.make_run_dir(tmp_path)
+    assert "RELEASE_TMP" in e.value.hint
+    assert oct(run.stat().st_mode & 0o777) == "0o777", "left as it was"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root")
+def test_a_non_root_node_gets_the_error_not_a_traceback():
+    """As nobody, facing root's 0700 run/: the clear error (no PermissionError traceback)."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="twelve-runuser-"))  # pytest's tmp is root's only
+    try:
+        shared.chmod(0o755)
+        (shared / "run").mkdir(mode=0o700)
+        src = shared / "src"  # a copy of the runtime that nobody can read
+        shutil.copytree(Path(control.__file__).resolve().parents[1], src / "twelve",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        code = ("import sys; from pathlib import Path; from twelve.runtime import control\n"
+                "try:\n    control.make_run_dir(Path(sys.argv[1]))\n"
+                "except control.ControlError as e:\n    print(e.render())\n")
+        proc = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--",
+                               "/usr/bin/python3", "-c", code, str(shared)],
+                              capture_output=True, text=True,
+                              env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"})
+    finally:
+        shutil.rmtree(shared)
+    assert "belongs to uid 0, not to this node's user" in proc.stdout, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_pid_and_lock_files_do_not_follow_symlinks(tmp_path):
+    from twelve.runtime import node
+
+    run = control.make_run_dir(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (run / "web.pid").symlink_to(victim)
+    node.write_pid(run / "web.pid")
+    assert victim.read_text() == "precious\n"
+    assert (run / "web.pid").read_text() == f"{os.getpid()}\n"
+    assert not (run / "web.pid").is_symlink()
+    (run / "web.lock").symlink_to(victim)
+    with pytest.raises(control.ControlError, match="is a symlink") as e:
+        control.open_private(run / "web.lock", os.O_RDWR)
+    assert "Remove it" in e.value.hint
+    assert victim.read_text() == "precious\n"

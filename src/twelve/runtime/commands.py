@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from twelve.runtime.errors import ERROR, NOT_RUNNING, OK, USAGE, UsageError
+from twelve.runtime.errors import CONFIG, ERROR, NOT_RUNNING, OK, STOPPING, USAGE, UsageError
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ COMMANDS: tuple[Command, ...] = (
 BY_NAME = {c.name: c for c in COMMANDS}
 
 EXIT_CODES = ((OK, "ok"), (ERROR, "error"), (USAGE, "usage"), (NOT_RUNNING, "not running"),
-              (78, "invalid configuration"))
+              (STOPPING, "stopping"), (CONFIG, "invalid configuration"))
 
 
 def usage(prog: str) -> str:

@@ -12,6 +12,7 @@ from twelve.runtime import control
 from twelve.runtime.errors import OK, TwelveError
 
 HISTORY_LENGTH = 1000
+NODE_WENT_AWAY = "the node closed the connection during the remote session (did it stop?)"
 
 
 class Client:
@@ -60,7 +61,9 @@ class Client:
         """Print the node's output until it asks for the next line (None: it said goodbye)."""
         while True:
             message = control.recv(self.sock, limit=1 << 30)
-            if message is None or message.get("bye"):
+            if message is None:
+                raise TwelveError(NODE_WENT_AWAY)
+            if message.get("bye"):
                 return None
             if "out" in message:
                 sys.stdout.write(message["out"])

@@ -6,8 +6,9 @@ Security, in the order a connection meets it:
 3. a mutual HMAC-SHA256 challenge keyed by the COOKIE: each side proves it knows the cookie over
    the other's fresh nonce, so the cookie never crosses the socket and a proof cannot be replayed.
 Frames are a 4-byte big-endian length and a UTF-8 JSON object, at most ``MAX_FRAME`` bytes. A
-malformed, oversized, slow or hostile client loses only its own connection: the handshake is
-bounded in time, connections are bounded in number, and every error ends in ``close()``.
+malformed, oversized, slow or hostile client loses only its own connection: the whole handshake
+has one deadline, connections are bounded in number (one more is told so and closed), and every
+error ends in ``close()``.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import json
 import os
 import secrets
 import socket
+import stat
 import struct
 import threading
+import time
 from hashlib import sha256
 from pathlib import Path
 
@@ -25,9 +28,24 @@ from twelve.runtime.errors import NOT_RUNNING, TwelveError
 
 PROTOCOL = 1
 MAX_FRAME = 1 << 20          # bytes; a request larger than this is an attack or a mistake
-HANDSHAKE_TIMEOUT = 5.0      # seconds an unauthenticated peer may take
-MAX_CONNECTIONS = 32         # concurrent; more are closed at once
+HANDSHAKE_TIMEOUT = 5.0      # seconds an unauthenticated peer may take, for the whole handshake
+MAX_CONNECTIONS = 32         # concurrent; one more is told TOO_MANY and closed
 SOCKET_PATH_MAX = 100        # sun_path holds 108 bytes; longer paths go through /proc/self/fd
+COOKIE_MIN_BYTES = 16        # an empty or short cookie would make the HMAC challenge a formality
+NONCE_HEX = 64               # 32 random bytes, as hex
+
+TOO_MANY = "too many connections to the control socket; try again in a moment"
+RUN_DIR_FOREIGN = "{path} belongs to uid {uid}, not to this node's user (uid {me})"
+RUN_DIR_FOREIGN_HINT = ("Remove it (as root: rm -r {path}) or set RELEASE_TMP to a directory of "
+                        "your own, e.g. RELEASE_TMP=/run/{me_name}.")
+RUN_DIR_NOT_DIR = "{path} is not a directory (a symlink or a file)"
+RUN_DIR_NOT_DIR_HINT = "Remove it ({path}); the node creates it as a 0700 directory."
+LINK_REFUSED = "{path} is a symlink (or cannot be opened safely): {error}"
+LINK_REFUSED_HINT = "Remove it; the node writes its own files under {parent}."
+COOKIE_TOO_SHORT = "the cookie from {source} is {problem}"
+COOKIE_TOO_SHORT_HINT = (f"Use at least {COOKIE_MIN_BYTES} random characters, e.g. "
+                         "RELEASE_COOKIE=$(twelve gen.secret 64), or rebuild the release for a "
+                         "new releases/COOKIE.")
 
 
 class ControlError(TwelveError):
@@ -53,23 +71,84 @@ def socket_path(tmp: Path, process: str) -> Path:
 
 
 def make_run_dir(tmp: Path) -> Path:
+    """run/: a real directory of this node's own user, mode 0700, or one clear error."""
     path = run_dir(tmp)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)  # also when it existed with other modes
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (NotADirectoryError, OSError) as e:
+        _refuse_run_dir(path, e)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            _refuse_foreign(path, st.st_uid)
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)  # also when it existed with other modes
+    finally:
+        os.close(fd)
     return path
 
 
+def _refuse_run_dir(path: Path, error: OSError):
+    try:
+        st = os.lstat(path)
+    except OSError:
+        raise ControlError(f"cannot open {path}: {error.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        if st.st_uid != os.geteuid():
+            _refuse_foreign(path, st.st_uid)
+        raise ControlError(f"cannot open {path}: {error.strerror}",
+                           hint=f"Give it back to its owner: chmod 700 {path}") from None
+    raise ControlError(RUN_DIR_NOT_DIR.format(path=path),
+                       hint=RUN_DIR_NOT_DIR_HINT.format(path=path)) from None
+
+
+def _refuse_foreign(path: Path, uid: int):
+    import pwd
+
+    me = os.geteuid()
+    try:
+        me_name = pwd.getpwuid(me).pw_name
+    except KeyError:
+        me_name = str(me)
+    raise ControlError(RUN_DIR_FOREIGN.format(path=path, uid=uid, me=me),
+                       hint=RUN_DIR_FOREIGN_HINT.format(path=path, me_name=me_name)) from None
+
+
+def open_private(path: Path, flags: int) -> int:
+    """A 0600 file in run/, created if needed, never through a symlink."""
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise ControlError(LINK_REFUSED.format(path=path, error=e.strerror),
+                           hint=LINK_REFUSED_HINT.format(parent=path.parent)) from None
+
+
 def read_cookie(root: Path, environ: dict) -> bytes:
-    """RELEASE_COOKIE, else systemd's credential `cookie` (LoadCredential=), else the file."""
-    cookie = environ.get("RELEASE_COOKIE")
-    if cookie:
-        return cookie.encode()
+    """RELEASE_COOKIE, else systemd's credential `cookie` (LoadCredential=), else the file;
+    stripped of surrounding whitespace, and refused when empty or short."""
+    source, cookie = _cookie_source(root, environ)
+    if len(cookie) < COOKIE_MIN_BYTES:
+        problem = "empty" if not cookie else \
+            f"{len(cookie)} bytes long, shorter than {COOKIE_MIN_BYTES}"
+        raise ControlError(COOKIE_TOO_SHORT.format(source=source, problem=problem),
+                           hint=COOKIE_TOO_SHORT_HINT)
+    return cookie
+
+
+def _cookie_source(root: Path, environ: dict) -> tuple[str, bytes]:
+    if "RELEASE_COOKIE" in environ:
+        return "RELEASE_COOKIE", environ["RELEASE_COOKIE"].strip().encode()
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     if credentials and os.path.isfile(os.path.join(credentials, "cookie")):
-        return Path(credentials, "cookie").read_bytes().strip()
+        path = Path(credentials, "cookie")
+        return str(path), path.read_bytes().strip()
     path = root / "releases" / "COOKIE"
     try:
-        return path.read_bytes().strip()
+        return str(path), path.read_bytes().strip()
     except PermissionError:
         raise ControlError(f"cannot read {path}: permission denied",
                            hint="Run as the user the release belongs to, or set "
@@ -90,26 +169,34 @@ def send(sock: socket.socket, message: dict) -> None:
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
-def recv(sock: socket.socket, limit: int = MAX_FRAME) -> dict | None:
-    """One frame; None on a clean end of stream before a frame began."""
-    head = _recv_exact(sock, 4, eof_ok=True)
+def recv(sock: socket.socket, limit: int = MAX_FRAME,
+         deadline: float | None = None) -> dict | None:
+    """One frame; None on a clean end of stream before a frame began. With a deadline
+    (time.monotonic()), the whole frame must have arrived by then, however it trickles in."""
+    head = _recv_exact(sock, 4, eof_ok=True, deadline=deadline)
     if head is None:
         return None
     (length,) = struct.unpack(">I", head)
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes exceeds the limit of {limit}")
     try:
-        message = json.loads(_recv_exact(sock, length))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ProtocolError(f"malformed frame: {e}") from None
+        message = json.loads(_recv_exact(sock, length, deadline=deadline))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ProtocolError(f"malformed frame: {type(e).__name__}") from None
     if not isinstance(message, dict):
         raise ProtocolError("a frame must hold a JSON object")
     return message
 
 
-def _recv_exact(sock: socket.socket, n: int, eof_ok: bool = False) -> bytes | None:
+def _recv_exact(sock: socket.socket, n: int, eof_ok: bool = False,
+                deadline: float | None = None) -> bytes | None:
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProtocolError("the handshake took too long")
+            sock.settimeout(remaining)
         chunk = sock.recv(min(n - got, 1 << 16))
         if not chunk:
             if eof_ok and got == 0:
@@ -156,7 +243,7 @@ class ControlServer:
             except OSError:
                 return  # closed
             if not self.slots.acquire(blocking=False):
-                conn.close()
+                _turn_away(conn)
                 continue
             threading.Thread(target=self._serve, args=(conn,), name="twelve-control-conn",
                              daemon=True).start()
@@ -167,12 +254,13 @@ class ControlServer:
                 if self._authenticate(conn):
                     conn.settimeout(None)
                     self.handle(conn)
-        except (OSError, ProtocolError, ValueError):
+        except (OSError, ProtocolError, ValueError, RecursionError):
             pass  # the peer loses its own connection, nothing else
         finally:
             self.slots.release()
 
     def _authenticate(self, conn: socket.socket) -> bool:
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
         conn.settimeout(HANDSHAKE_TIMEOUT)
         uid = peer_uid(conn)
         if uid not in (os.getuid(), 0):
@@ -180,20 +268,34 @@ class ControlServer:
             return False
         nonce = secrets.token_hex(32)
         send(conn, {"twelve": PROTOCOL, "nonce": nonce})
-        answer = recv(conn, limit=4096) or {}
+        answer = recv(conn, limit=4096, deadline=deadline) or {}
         theirs, proof = answer.get("nonce"), answer.get("proof")
-        if not (isinstance(theirs, str) and isinstance(proof, str) and len(theirs) == 64):
+        if not (_is_hex(theirs, NONCE_HEX) and _is_hex(proof, 64)):
             raise ProtocolError("bad handshake")
-        try:
-            expected = _proof(self.cookie, b"client", nonce, theirs)
-        except ValueError:
-            raise ProtocolError("bad nonce") from None
-        if not hmac.compare_digest(expected, proof):
+        expected = _proof(self.cookie, b"client", nonce, theirs)
+        if not hmac.compare_digest(expected.encode(), proof.encode()):
             send(conn, {"error": "authentication failed"})
             return False
         send(conn, {"ok": True, "proof": _proof(self.cookie, b"server", theirs, nonce),
                     **self.info()})
         return True
+
+
+def _is_hex(value, length: int) -> bool:
+    """A lowercase hex string of that length: all a nonce or a proof may be."""
+    return (isinstance(value, str) and len(value) == length
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def _turn_away(conn: socket.socket) -> None:
+    """One connection too many: say so, if its buffer takes it at once, and close."""
+    try:
+        conn.setblocking(False)
+        send(conn, {"error": TOO_MANY})
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def _bind_unix(path: Path) -> socket.socket:
@@ -258,8 +360,8 @@ def connect(path: Path, cookie: bytes, *, name: str, timeout: float = 10.0):
 def _handshake(sock: socket.socket, cookie: bytes) -> dict:
     hello = recv(sock) or {}
     if "error" in hello:
-        raise ControlError(hello["error"])
-    if hello.get("twelve") != PROTOCOL or not isinstance(hello.get("nonce"), str):
+        raise ControlError(str(hello["error"]))
+    if hello.get("twelve") != PROTOCOL or not _is_hex(hello.get("nonce"), NONCE_HEX):
         raise ProtocolError("not a twelve control socket (or another protocol version)")
     mine = secrets.token_hex(32)
     send(sock, {"nonce": mine, "proof": _proof(cookie, b"client", hello["nonce"], mine)})
@@ -269,6 +371,7 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
                            hint="The cookie does not match the running node's: check "
                                 "RELEASE_COOKIE and releases/COOKIE.")
     expected = _proof(cookie, b"server", mine, hello["nonce"])
-    if not hmac.compare_digest(expected, str(answer.get("proof"))):
+    proof = answer.get("proof")
+    if not (_is_hex(proof, 64) and hmac.compare_digest(expected.encode(), proof.encode())):
         raise ControlError("authentication failed: the node did not prove it knows the cookie")
     return answer

@@ -12,6 +12,7 @@ OK = 0
 ERROR = 1
 USAGE = 2
 NOT_RUNNING = 3
+STOPPING = 4       # `restart` of a node that is stopping
 CONFIG = 78
 
 

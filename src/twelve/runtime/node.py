@@ -5,13 +5,21 @@ runtime config → open the control socket → serve (the web process through it
 others by calling their function) → on SIGTERM/SIGINT drain and exit 0; on SIGHUP or `restart`
 drain, keep the listening socket and the lock, and exec the launcher again in place (same pid),
 so new code and config load while connections wait in the socket's backlog.
+
+A node is ``booting`` until its server is ready, then ``ready``, then ``restarting`` or
+``stopping`` while it drains. Control requests never kill it: a restart while booting or
+restarting is one in progress already; a stop while booting is honoured as soon as the server's
+signal handlers are in place (at ready); a stop while stopping changes nothing; a restart while
+stopping is refused. Until the server installs its own handlers, the node's record signals only.
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import secrets
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from twelve.runtime import control, notify, system
@@ -19,6 +27,11 @@ from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
 BOOTED_AT = "TWELVE_BOOTED_AT"  # first boot time, kept across restarts (uptime)
+
+BOOTING, READY, RESTARTING, STOPPING = "booting", "ready", "restarting", "stopping"
+NODE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOPPING_REFUSAL = ("{name} is stopping; it cannot restart now. Start it again once it has "
+                    "stopped: {prog} daemon")
 
 
 class AlreadyRunning(TwelveError):
@@ -33,17 +46,63 @@ class Node:
         self.boot_id = secrets.token_hex(8)
         self.graceful_timeout = graceful_timeout
         self.is_ready = False
+        self.stop_requested = False  # by `stop`, or by a signal before the server's handlers
+        self.lock = threading.Lock()  # control requests, one decision at a time
+        self.drain = None  # the server's lifecycle.Drain, once it serves
         self.lock_fd = -1
         self.control: control.ControlServer | None = None
 
+    def state(self) -> str:
+        drain = self.drain
+        if self.stop_requested or (drain is not None and drain.draining and not drain.restart):
+            return STOPPING
+        if drain is not None and drain.draining:
+            return RESTARTING
+        return READY if self.is_ready else BOOTING
+
     def info(self) -> dict:
         return {"pid": os.getpid(), "boot_id": self.boot_id, "ready": self.is_ready,
-                "process": self.process, "version": self.release.vsn,
+                "state": self.state(), "process": self.process, "version": self.release.vsn,
                 "graceful_timeout": self.graceful_timeout}
 
     def ready(self, status: str) -> None:
-        self.is_ready = True
+        with self.lock:
+            self.is_ready = True
+            stop = self.stop_requested
         notify.ready(status)
+        if stop:  # asked while booting: the server's handlers are in place now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def request(self, op: str) -> tuple[dict, int | None]:
+        """A control request's answer and the signal to send the node once it is answered."""
+        with self.lock:
+            state = self.state()
+            if op == "stop":
+                if state == STOPPING:
+                    return {"ok": True, **self.info()}, None
+                self.stop_requested = True
+                # a restart's drain becomes a stop's (lifecycle.Drain); a boot's, at ready
+                sig = None if state == BOOTING else signal.SIGTERM
+                return {"ok": True, **self.info()}, sig
+            if state == STOPPING:
+                name = self.release.name if self.process == "web" else \
+                    f"{self.release.name} {self.process}"
+                prog = self.release.prog + ("" if self.process == "web" else f" {self.process}")
+                return {"error": STOPPING_REFUSAL.format(name=name, prog=prog),
+                        **self.info()}, None
+            if state in (BOOTING, RESTARTING):
+                return {"ok": True, "in_progress": True, **self.info()}, None
+            return {"ok": True, **self.info()}, signal.SIGHUP
+
+    def record_signal(self, sig, frame) -> None:
+        """Before the server's handlers and after them: a boot is a restart already (SIGHUP
+        changes nothing); a stop is honoured at ready, or before the re-exec; a second one
+        forces."""
+        if sig == signal.SIGHUP:
+            return
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
 
     def after_fork(self) -> None:
         """In a forked worker: the lock and the control socket belong to the node only, and
@@ -72,7 +131,7 @@ def acquire_lock(release, process: str) -> int:
         os.set_inheritable(fd, False)
         return fd
     control.make_run_dir(release.tmp)
-    fd = os.open(lock_path(release.tmp, process), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = control.open_private(lock_path(release.tmp, process), os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -85,35 +144,49 @@ def acquire_lock(release, process: str) -> int:
     return fd
 
 
+def write_pid(path: Path) -> None:
+    """run/PROCESS.pid, created afresh: never written through a link someone left there."""
+    _remove(path)
+    fd = control.open_private(path, os.O_WRONLY | os.O_EXCL)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
 def start(release, process: str, *, repl: bool = False) -> int:
     """Boot and serve in the foreground until stopped; exec in place on restart."""
     target = system.process_target(release, process)
-    lock_fd = acquire_lock(release, process)
+    node = Node(release, process, 0.0)
+    for sig in NODE_SIGNALS:
+        signal.signal(sig, node.record_signal)
+    # a restart re-execs with them blocked, so none is lost between the drain and here
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, NODE_SIGNALS)
+    node.lock_fd = acquire_lock(release, process)
     cfg = system.load_config(release, server=process == "web")
     twelve_cfg = cfg.get("twelve", {})
     from twelve.runtime.servers import GRACEFUL_TIMEOUT
 
-    node = Node(release, process, float(twelve_cfg.get("graceful_timeout", GRACEFUL_TIMEOUT)))
-    node.lock_fd = lock_fd
+    node.graceful_timeout = float(twelve_cfg.get("graceful_timeout", GRACEFUL_TIMEOUT))
     cookie = control.read_cookie(release.root, release.environ)
     from twelve.runtime import session
 
     node.control = control.ControlServer(control.socket_path(release.tmp, process), cookie,
                                          session.handler(node), node.info).start()
-    pid_path(release.tmp, process).write_text(f"{os.getpid()}\n")
+    write_pid(pid_path(release.tmp, process))
     if repl:
-        from twelve.runtime import session
         session.attach_terminal(release)
     listener = None
     try:
-        if target == "server":
+        if node.stop_requested:
+            restart = False  # asked to stop before it served: nothing to drain
+        elif target == "server":
             listener, restart = serve_web(release, node, twelve_cfg)
         else:
             restart = run_function(release, node, target)
     finally:
         node.control.close()
-    if restart:
-        reexec(release, process, lock_fd, listener)
+    signal.pthread_sigmask(signal.SIG_BLOCK, NODE_SIGNALS)
+    if restart and not node.stop_requested:
+        reexec(release, process, node.lock_fd, listener)
     _remove(pid_path(release.tmp, process))
     return OK
 
@@ -130,6 +203,7 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
     hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,
                           after_fork=node.after_fork)
+    node.drain = hooks
     servers.run(server, app, kind, settings, sock, hooks)
     return sock, hooks.restart
 
@@ -139,10 +213,11 @@ def run_function(release, node: Node, target: str) -> bool:
     from twelve.runtime import lifecycle
 
     func = system.load_app(target)
-    with lifecycle.signals(node.graceful_timeout) as state:
+    node.drain = lifecycle.Drain(notify.stopping)
+    with lifecycle.signals(node.graceful_timeout, node.drain) as drain:
         node.ready(f"{release.name} {node.process} running")
         func()
-    return state.restart
+    return drain.restart
 
 
 def reexec(release, process: str, lock_fd: int, listener) -> None:

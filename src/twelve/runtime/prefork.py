@@ -3,8 +3,8 @@ waitress) when WEB_CONCURRENCY asks for several.
 
 The node imports the app, then forks the workers, which all serve on the node's listening
 socket. The node stays their supervisor: SIGTERM/SIGINT → TERM to every worker and wait for
-them (bounded by the graceful timeout; a second signal or the deadline → KILL); SIGHUP → the
-same drain, then the node re-execs; a worker that dies on its own is replaced, unless workers
+them (bounded by the graceful timeout; a second stop or the deadline → KILL); SIGHUP → the
+same drain, then the node re-execs, unless a stop arrives meanwhile (servers.Hooks); a worker that dies on its own is replaced, unless workers
 keep dying, which stops the node. Handlers only set flags; the loop does the work.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import traceback
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.lifecycle import DRAIN, FORCE, Drain, decide
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
 log = logging.getLogger("twelve.prefork")
@@ -25,13 +26,12 @@ CRASH_WINDOW = 10.0   # seconds
 CRASH_LIMIT = 5       # worker deaths within the window that stop the node
 
 
-class _WorkerHooks:
+class _WorkerHooks(Drain):
     """Hooks inside a worker: it tells the supervisor it is ready through a pipe; the node's
     own readiness and stopping are the supervisor's to report."""
 
-    restart = False
-
     def __init__(self, after_fork, ready_fd: int) -> None:
+        super().__init__(stopping=lambda: None)
         self.after_fork, self.ready_fd = after_fork, ready_fd
 
     def ready(self) -> None:
@@ -39,9 +39,6 @@ class _WorkerHooks:
             os.write(self.ready_fd, b"r")
         except OSError:
             pass
-
-    def stopping(self) -> None:
-        pass
 
 
 class Supervisor:
@@ -131,10 +128,7 @@ class Supervisor:
             self._wait()
             while self.signals:
                 sig = self.signals.pop(0)
-                if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                    self.hooks.restart = sig == signal.SIGHUP
-                    if not self.hooks.restart:
-                        self.hooks.stopping()
+                if sig != signal.SIGCHLD and decide(self.hooks, sig) == DRAIN:
                     self._stop()
                     return
             self._reap(respawn=True)
@@ -181,9 +175,9 @@ class Supervisor:
         deadline = time.monotonic() + self.settings.graceful_timeout + SETTLE_TIMEOUT
         while self.workers and time.monotonic() < deadline:
             self._wait(0.05)
-            if any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals):
-                break  # a second signal forces
-            self.signals.clear()
+            signals, self.signals = self.signals, []
+            if any(decide(self.hooks, s) == FORCE for s in signals if s != signal.SIGCHLD):
+                break  # a second stop forces; a stop during a restart's drain does not
             self._reap(respawn=False)
         if self.workers:
             self._kill(signal.SIGKILL)

@@ -10,9 +10,17 @@ import time
 from contextlib import contextmanager
 
 from twelve.runtime import control
-from twelve.runtime.errors import ERROR, OK, TwelveError
+from twelve.runtime.errors import ERROR, OK, STOPPING, TwelveError
 
 RESTART_TIMEOUT = 120.0  # seconds for a node to be ready again after `restart`
+STOPPED_DURING_RESTART = "{name} (pid {pid}) stopped instead of restarting"
+STOPPED_DURING_RESTART_HINT = "A stop arrived meanwhile; start it again: {prog} daemon"
+
+
+class Stopping(control.ControlError):
+    """`restart` of a node that is stopping."""
+
+    exit_code = STOPPING
 
 
 def connect(release, process: str):
@@ -55,20 +63,37 @@ def stop(release, process: str) -> int:
 
 
 def restart(release, process: str) -> int:
-    """Ask for a restart and return once the node is ready again with a new boot."""
+    """Ask for a restart and return once the node is ready again with a new boot (or, when a
+    boot was in progress already, once that one is ready)."""
+    from twelve.runtime.processes import alive
+
     before = request(release, process, {"op": "restart"})
+    if "error" in before:
+        raise (Stopping if before.get("state") == "stopping" else control.ControlError)(
+            str(before["error"]))
+    pid, booting = int(before["pid"]), before.get("state") == "booting"
     deadline = time.monotonic() + RESTART_TIMEOUT
     while time.monotonic() < deadline:
         time.sleep(0.05)
         try:
             info = request(release, process, {"op": "info"})
         except control.ControlError:  # NotRunning included: between two boots' sockets
+            if not alive(pid):
+                _stopped_instead(release, process, pid)
             continue
-        if info.get("boot_id") != before.get("boot_id") and info.get("ready"):
+        if info.get("state") == "stopping":
+            _stopped_instead(release, process, pid)
+        if info.get("ready") and (booting or info.get("boot_id") != before.get("boot_id")):
             return OK
     raise TwelveError(f"{release.name} was not ready again within {RESTART_TIMEOUT:.0f}s "
                       "after restart", hint=f"See its logs; `{release.prog} pid` tells whether "
                                             "it runs.")
+
+
+def _stopped_instead(release, process: str, pid: int):
+    prog = release.prog + ("" if process == "web" else f" {process}")
+    raise Stopping(STOPPED_DURING_RESTART.format(name=release.name, pid=pid),
+                   hint=STOPPED_DURING_RESTART_HINT.format(prog=prog))
 
 
 def rpc(release, process: str, code: str) -> int:

@@ -62,8 +62,10 @@ def handler(node):
         elif op == "console":
             run_console(conn)
         elif op in ("stop", "restart"):
-            control.send(conn, {"ok": True, **node.info()})
-            os.kill(os.getpid(), signal.SIGTERM if op == "stop" else signal.SIGHUP)
+            answer, sig = node.request(op)  # the node's state decides (node.Node.request)
+            control.send(conn, answer)
+            if sig is not None:
+                os.kill(os.getpid(), sig)
         else:
             control.send(conn, {"error": f"unknown operation {op!r}"})
     return handle

@@ -5,9 +5,11 @@ server lazily; only the one a release uses is ever imported.
 An adapter has ``name``, ``interfaces`` (of "wsgi", "asgi"), ``multiprocess`` (True when the
 server runs several worker processes itself) and ``serve(app, kind, settings, sock, hooks)``,
 which serves on the node's listening socket (a dup of it) until a signal stops it. Every adapter
-behaves the same: SIGTERM and SIGINT drain in-flight requests, bounded by
+behaves the same, because each asks ``hooks.on_signal`` (twelve.runtime.lifecycle.Drain) what a
+signal means: SIGTERM and SIGINT drain in-flight requests, bounded by
 ``settings.graceful_timeout``, and a second one forces; SIGHUP drains and returns with
-``hooks.restart`` set, leaving the node's socket open so connections queue meanwhile. For
+``hooks.restart`` set, leaving the node's socket open so connections queue meanwhile; a stop
+during that drain clears ``hooks.restart`` and the drain goes on. For
 servers that run one process, ``run`` forks ``settings.workers`` of them (twelve.runtime.prefork).
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import importlib
 from dataclasses import dataclass
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.lifecycle import DRAIN, FORCE, IGNORE, Drain  # noqa: F401 (for adapters)
 
 GRACEFUL_TIMEOUT = 30  # seconds a stop waits for in-flight requests (default)
 
@@ -71,12 +74,13 @@ class Settings:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-class Hooks:
-    """What an adapter tells the node: ready (listening), stopping, and after a fork."""
+class Hooks(Drain):
+    """What an adapter tells the node: ready (listening), stopping, and after a fork; and the
+    drain state its signal handlers share (``on_signal``, ``restart``)."""
 
     def __init__(self, ready, stopping, after_fork) -> None:
-        self.ready, self.stopping, self.after_fork = ready, stopping, after_fork
-        self.restart = False  # set when SIGHUP asked for a restart rather than a stop
+        super().__init__(stopping)
+        self.ready, self.after_fork = ready, after_fork
 
 
 def get(name: str):

@@ -20,7 +20,7 @@ import threading
 import time
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.servers import logging_config, quiesce
+from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
 class Granian:
@@ -79,17 +79,18 @@ def node_class(sock, hooks):
             hooks.ready()  # every worker forked (on_startup hooks run before any is)
 
         def signal_handler_interrupt(self, *args, **kwargs):
-            if self.interrupt_signal:  # a second signal forces
-                for worker in self.wrks:
-                    worker.kill()
-                return
-            if not hooks.restart:
-                hooks.stopping()
-            super().signal_handler_interrupt(*args, **kwargs)
+            self.on_signal(signal.SIGTERM, *args, **kwargs)
 
         def signal_handler_reload(self, *args, **kwargs):
-            hooks.restart = True
-            self.signal_handler_interrupt(*args, **kwargs)
+            self.on_signal(signal.SIGHUP, *args, **kwargs)
+
+        def on_signal(self, sig, *args, **kwargs):
+            action = hooks.on_signal(sig)
+            if action == FORCE:
+                for worker in self.wrks:
+                    worker.kill()
+            elif action == DRAIN:  # SIGHUP too: drain, then the node re-execs
+                MPServer.signal_handler_interrupt(self, *args, **kwargs)
 
     return Node
 

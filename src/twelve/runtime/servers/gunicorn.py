@@ -5,7 +5,7 @@ import os
 import signal
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.servers import logging_config
+from twelve.runtime.servers import FORCE, IGNORE, logging_config
 
 
 class Gunicorn:
@@ -74,7 +74,6 @@ def arbiter_class(sock, hooks):
     from gunicorn.sock import create_sockets
 
     class Node(Arbiter):
-        stopping = False
         reported = False
 
         def manage_workers(self):
@@ -89,22 +88,21 @@ def arbiter_class(sock, hooks):
             super().start()
 
         def signal(self, sig, frame):
-            # A second TERM/INT while draining becomes gunicorn's quick shutdown (QUIT).
-            if self.stopping and sig in (signal.SIGTERM, signal.SIGINT):
-                sig = signal.SIGQUIT
+            # twelve's drain decides (servers.Hooks); a forced stop is gunicorn's quick
+            # shutdown (QUIT), which its stop() looks for while draining.
+            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                action = hooks.on_signal(sig)
+                if action == IGNORE:
+                    return
+                if action == FORCE:
+                    sig = signal.SIGQUIT
             super().signal(sig, frame)
 
         def handle_term(self):
-            self.stopping = True
-            hooks.stopping()
-            raise StopIteration
+            raise StopIteration  # a drain, to stop or to restart (hooks.restart)
 
         handle_int = handle_term  # Ctrl-C drains too (gunicorn's own SIGINT is quick)
-
-        def handle_hup(self):
-            hooks.restart = True
-            self.stopping = True
-            raise StopIteration
+        handle_hup = handle_term
 
         def stop(self, graceful=True):
             # gunicorn's stop sleeps 100 ms between looks at its workers; wake as soon as

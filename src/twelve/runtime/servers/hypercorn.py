@@ -5,7 +5,7 @@ import os
 import signal
 
 from twelve.runtime.listen import BACKLOG
-from twelve.runtime.servers import logging_config, quiesce
+from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
 class Hypercorn:
@@ -42,14 +42,11 @@ class Hypercorn:
             task = asyncio.current_task()
 
             def on_signal(sig: int) -> None:
-                if stop.is_set():
-                    task.cancel()  # a second signal forces
-                    return
-                if sig == signal.SIGHUP:
-                    hooks.restart = True
-                else:
-                    hooks.stopping()
-                stop.set()
+                action = hooks.on_signal(sig)
+                if action == FORCE:
+                    task.cancel()
+                elif action == DRAIN:
+                    stop.set()
 
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.add_signal_handler(sig, on_signal, sig)

@@ -7,7 +7,7 @@ import signal
 import socket
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.servers import logging_config, quiesce
+from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
 class Uvicorn:
@@ -22,14 +22,11 @@ class Uvicorn:
             def handle_exit(self, sig, frame):
                 # Not uvicorn's: it would re-raise the signal after a graceful stop, killing
                 # the node with it instead of letting it exit 0 (or restart).
-                if self.should_exit:
+                action = hooks.on_signal(sig)
+                if action == FORCE:
                     self.force_exit = True
-                    return
-                if sig == signal.SIGHUP:
-                    hooks.restart = True
-                else:
-                    hooks.stopping()
-                self.should_exit = True
+                elif action == DRAIN:
+                    self.should_exit = True
 
             async def startup(self, sockets=None):
                 await super().startup(sockets=sockets)

@@ -13,6 +13,8 @@ import signal
 import socket
 import time
 
+from twelve.runtime.servers import DRAIN, FORCE
+
 QUIET = 0.3  # seconds an idle connection must have been quiet before a drain closes it
 
 class Waitress:
@@ -29,14 +31,11 @@ class Waitress:
         state = {"stop": False, "force": False}
 
         def on_signal(sig, frame) -> None:
-            if state["stop"]:
+            action = hooks.on_signal(sig)
+            if action == FORCE:
                 state["force"] = True
-                return
-            if sig == signal.SIGHUP:
-                hooks.restart = True
-            else:
-                hooks.stopping()
-            state["stop"] = True
+            elif action == DRAIN:
+                state["stop"] = True
 
         previous = {s: signal.signal(s, on_signal)
                     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
