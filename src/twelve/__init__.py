@@ -4,8 +4,26 @@ The public API an application and its ``config/*.py`` files use is re-exported f
 ``twelve.runtime`` (stdlib only), so the same ``import twelve`` works in development and inside
 a release, where only ``twelve/__init__.py`` and ``twelve/runtime/`` are shipped.
 """
-from twelve.runtime.config import config, config_env, env, get_env
-from twelve.runtime.lifecycle import stopping
-
 __all__ = ["config", "config_env", "env", "get_env", "stopping"]
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562): `bin/NAME pid`, `stop`, `rpc` import the package on their
+# way to twelve.runtime and need none of this, and they are timed in milliseconds.
+_API = {"config": "twelve.runtime.config", "config_env": "twelve.runtime.config",
+        "env": "twelve.runtime.config", "get_env": "twelve.runtime.config",
+        "stopping": "twelve.runtime.lifecycle"}
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'twelve' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -7,22 +7,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from twelve.runtime.errors import BootError, TwelveError
 
 
-@dataclass(frozen=True)
 class ReleaseInfo:
-    """The release being booted, as the launcher exported it."""
+    """The release being booted, as the launcher exported it. (A plain class: the control
+    commands are timed in milliseconds, and dataclasses costs several to import.)"""
 
-    root: Path
-    name: str
-    vsn: str
-    prog: str
-    tmp: Path
-    environ: dict = field(repr=False, compare=False)
+    __slots__ = ("root", "name", "vsn", "prog", "tmp", "environ", "_manifest")
+
+    def __init__(self, *, root: Path, name: str, vsn: str, prog: str, tmp: Path,
+                 environ: dict) -> None:
+        self.root, self.name, self.vsn, self.prog, self.tmp = root, name, vsn, prog, tmp
+        self.environ = environ
+        self._manifest = None
+
+    def __repr__(self) -> str:
+        return f"ReleaseInfo(root={self.root!r}, name={self.name!r}, vsn={self.vsn!r})"
 
     @property
     def version_dir(self) -> Path:
@@ -31,7 +34,7 @@ class ReleaseInfo:
     @property
     def manifest(self) -> dict:
         """releases/VSN/release.json, read once."""
-        cached = self.__dict__.get("_manifest")
+        cached = self._manifest
         if cached is None:
             path = self.version_dir / "release.json"
             try:
@@ -40,9 +43,8 @@ class ReleaseInfo:
                 raise BootError(f"{path} is missing: this is not a complete release",
                                 hint="Rebuild it with `twelve release`, or set RELEASE_VSN to "
                                      "a version under releases/.") from None
-            object.__setattr__(self, "_manifest", cached)
+            self._manifest = cached
         return cached
-
 
     @property
     def launcher(self) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import secrets
 import socket
 import stat
 import struct
@@ -266,7 +265,7 @@ class ControlServer:
         if uid not in (os.getuid(), 0):
             send(conn, {"error": "permission denied: connect as the node's own user"})
             return False
-        nonce = secrets.token_hex(32)
+        nonce = os.urandom(32).hex()  # as secrets.token_hex, without importing it
         send(conn, {"twelve": PROTOCOL, "nonce": nonce})
         answer = recv(conn, limit=4096, deadline=deadline) or {}
         theirs, proof = answer.get("nonce"), answer.get("proof")
@@ -363,7 +362,7 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
         raise ControlError(str(hello["error"]))
     if hello.get("twelve") != PROTOCOL or not _is_hex(hello.get("nonce"), NONCE_HEX):
         raise ProtocolError("not a twelve control socket (or another protocol version)")
-    mine = secrets.token_hex(32)
+    mine = os.urandom(32).hex()
     send(sock, {"nonce": mine, "proof": _proof(cookie, b"client", hello["nonce"], mine)})
     answer = recv(sock) or {}
     if answer.get("error") == "authentication failed" or not answer.get("ok"):
