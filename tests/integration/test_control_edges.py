@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from conftest import Release, get
 from twelve.runtime import control
+from twelve.runtime.processes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +38,6 @@ def fastapi(example_release, tmp_path):
     rel = make_release(example_release, tmp_path, "hello_fastapi")
     yield rel
     rel.cleanup()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def info(rel: Release) -> dict | None:

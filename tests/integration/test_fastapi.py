@@ -5,7 +5,6 @@ release, over PostgreSQL when DATABASE_URL says so. Other servers: the cross-exa
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Release, get
+from twelve.runtime.processes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +44,6 @@ def get_json(url: str):
     status, body, _ = get(url)
     assert status == 200, body
     return json.loads(body)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def round_trip(rel: Release, name: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Release, get, tree_digest, wait_http
+from twelve.runtime.processes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +36,6 @@ def own_release(hello_release, tmp_path):
     release("eval", "hello.release.migrate()", check=True)
     yield release
     release.cleanup()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
 
 
 def children(pid: int) -> list[int]:
