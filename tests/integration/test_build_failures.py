@@ -26,6 +26,12 @@ def assert_untouched(release, before):
     assert leftovers == [], f"half-written build dirs left behind: {leftovers}"
 
 
+def rebuild(project):
+    """The prod release built again over the previous one; it may fail."""
+    return twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
+                  check=False)
+
+
 def edit(path, old, new):
     text = path.read_text()
     assert old in text
@@ -41,8 +47,7 @@ def test_unresolvable_dependency_keeps_the_previous_release(built):
                     '"gunicorn>=22", "twelve-no-such-package-4711==9.9",')
     (project / "uv.lock").unlink()
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "pyproject.toml").write_text(original)
         (project / "uv.lock").write_bytes(lock)
@@ -58,8 +63,7 @@ def test_stale_lock_is_refused(built):
     before = tree_digest(release)
     original = edit(project / "pyproject.toml", '"gunicorn>=22",', '"gunicorn>=22", "idna",')
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "pyproject.toml").write_text(original)
     assert proc.returncode == 1
@@ -73,8 +77,7 @@ def test_broken_build_config_keeps_the_previous_release(built):
     original = edit(project / "config" / "prod.py", 'greeting="Hello")',
                     'greeting="Hello")\nconfig("hello", rate={}["missing"])')
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "config" / "prod.py").write_text(original)
     assert proc.returncode == 78
@@ -88,8 +91,7 @@ def test_a_failing_step_keeps_the_previous_release(built):
     original = edit(project / "pyproject.toml", 'steps = ["assets.deploy", "assemble"]',
                     'steps = ["assets.deploy", "assemble", "hello.nosuch:step"]')
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "pyproject.toml").write_text(original)
     assert proc.returncode == 1
@@ -105,8 +107,7 @@ def test_a_step_that_raises_is_one_message_not_a_traceback(built):
     original = edit(project / "pyproject.toml", 'steps = ["assets.deploy", "assemble"]',
                     'steps = ["assets.deploy", "assemble", "release_steps:boom"]')
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "pyproject.toml").write_text(original)
         (project / "release_steps.py").unlink()
@@ -141,8 +142,7 @@ def test_a_failure_does_not_wait_for_the_apps_wheel_building_alongside(built):
     (project / "uv.lock").unlink()
     started = time.monotonic()
     try:
-        proc = twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"},
-                      check=False)
+        proc = rebuild(project)
     finally:
         (project / "pyproject.toml").write_text(original)
         (project / "uv.lock").write_bytes(lock)
