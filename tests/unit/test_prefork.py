@@ -11,6 +11,7 @@ import pytest
 
 from twelve.runtime import prefork
 from twelve.runtime.errors import BootError
+from twelve.runtime.lifecycle import Drain
 
 
 class Settings:
@@ -18,16 +19,15 @@ class Settings:
     graceful_timeout = 5.0
 
 
-class Hooks:
+class Hooks(Drain):
+    """servers.Hooks without the node: what happened, in order."""
+
     def __init__(self) -> None:
-        self.restart = False
         self.events: list[str] = []
+        super().__init__(stopping=lambda: self.events.append("stopping"))
 
     def ready(self) -> None:
         self.events.append("ready")
-
-    def stopping(self) -> None:
-        self.events.append("stopping")
 
     def after_fork(self) -> None:
         pass

@@ -40,25 +40,20 @@ class Drain:
         self.restart = False       # set when SIGHUP asked for a restart rather than a stop
 
     def on_signal(self, sig: int) -> str:
-        return decide(self, sig)
-
-
-def decide(hooks, sig: int) -> str:
-    """DRAIN (begin), IGNORE (nothing more to do) or FORCE (stop draining now), for a Drain or
-    any hooks object with ``restart`` and ``stopping()`` (``draining`` is added if missing)."""
-    if not getattr(hooks, "draining", False):
-        hooks.draining = True
-        hooks.restart = sig == signal.SIGHUP
-        if not hooks.restart:
-            hooks.stopping()
-        return DRAIN
-    if sig not in STOP_SIGNALS:
-        return IGNORE
-    if hooks.restart:  # a stop during a restart's drain: no re-exec, same graceful drain
-        hooks.restart = False
-        hooks.stopping()
-        return IGNORE
-    return FORCE
+        """DRAIN (begin), IGNORE (nothing more to do) or FORCE (stop draining now)."""
+        if not self.draining:
+            self.draining = True
+            self.restart = sig == signal.SIGHUP
+            if not self.restart:
+                self.stopping()
+            return DRAIN
+        if sig not in STOP_SIGNALS:
+            return IGNORE
+        if self.restart:  # a stop during a restart's drain: no re-exec, same graceful drain
+            self.restart = False
+            self.stopping()
+            return IGNORE
+        return FORCE
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import time
 import traceback
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.lifecycle import DRAIN, FORCE, Drain, decide
+from twelve.runtime.lifecycle import DRAIN, FORCE, Drain
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
 log = logging.getLogger("twelve.prefork")
@@ -128,7 +128,7 @@ class Supervisor:
             self._wait()
             while self.signals:
                 sig = self.signals.pop(0)
-                if sig != signal.SIGCHLD and decide(self.hooks, sig) == DRAIN:
+                if sig != signal.SIGCHLD and self.hooks.on_signal(sig) == DRAIN:
                     self._stop()
                     return
             self._reap(respawn=True)
@@ -176,7 +176,7 @@ class Supervisor:
         while self.workers and time.monotonic() < deadline:
             self._wait(0.05)
             signals, self.signals = self.signals, []
-            if any(decide(self.hooks, s) == FORCE for s in signals if s != signal.SIGCHLD):
+            if any(self.hooks.on_signal(s) == FORCE for s in signals if s != signal.SIGCHLD):
                 break  # a second stop forces; a stop during a restart's drain does not
             self._reap(respawn=False)
         if self.workers:
