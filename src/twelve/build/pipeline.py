@@ -171,12 +171,10 @@ def reseal(release: Release, log: Log) -> Release:
     """After steps that ran after assemble: the manifest covers what they changed, and the
     secret guard sees what they added."""
     log("* updating release.json for the steps after assemble")
-    path = release.version_dir / "release.json"
-    data = json.loads(path.read_text())
-    archive.normalise_modes(release.staging)
-    # Every file hashed again: a step may even have written into a file linked from a cache.
-    data["files"] = assemble.file_manifest(release.staging, release.version)
-    assemble.write_json(path, data)
+    data = json.loads((release.version_dir / "release.json").read_text())
+    # Every file hashed again (no known hashes): a step may even have written into a file
+    # linked from a cache.
+    write_manifest(release, data)
     python = (release.staging / data["python"]["executable"]
               if data["python"]["bundled"] else Path(sys.executable))
     secret_guard.check_release(release, str(python), os.environ, log)
@@ -276,6 +274,11 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
     }
     sbom.write_sbom(release, info, data["python"]["version"], packages,
                     archive.source_date_epoch(os.environ, default=None))
+    write_manifest(release, data, known)
+
+
+def write_manifest(release: Release, data: dict, known: dict | None = None) -> None:
+    """release.json, with the sha256 and mode of every file of the release as it is now."""
     archive.normalise_modes(release.staging)  # the umask must not show in the manifest
     data["files"] = assemble.file_manifest(release.staging, release.version, known)
     assemble.write_json(release.version_dir / "release.json", data)
