@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import platform
 import socket
 import struct
 import sys
@@ -139,8 +138,10 @@ def accept_filter(audit_arch: int, accept: int, accept4: int) -> bytes:
 def forbid_accept() -> bool:
     """From now on, no thread of this process accepts a connection. False where seccomp is not
     available (another OS or machine, or a sandbox forbidding it): the caller drains anyway."""
-    syscalls = _SYSCALLS.get(platform.machine())  # the kernel's: a 32-bit Python must not
-    if not sys.platform.startswith("linux") or syscalls is None or sys.maxsize <= 2**32:
+    if not sys.platform.startswith("linux"):
+        return False
+    syscalls = _SYSCALLS.get(os.uname().machine)  # the kernel's machine, and a 32-bit
+    if syscalls is None or sys.maxsize <= 2**32:  # Python on it has other syscall numbers
         return False
     import ctypes  # here: only a stopping granian worker pays for it
 
