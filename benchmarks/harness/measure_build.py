@@ -83,7 +83,7 @@ def _clear_output(tool, app_dir: Path, out: Path) -> None:
         shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
-def twelve_variants(twelve: T.Twelve, ws: Workspace, plan: Plan, caches: Path, log) -> dict:
+def twelve_variants(ours: T.Twelve, ws: Workspace, plan: Plan, caches: Path, log) -> dict:
     """Builds of the tar, strip and as-configured variants with warm caches (the strip build has
     no tar step: its .tar.gz is written by the harness, at the tar step's gzip level)."""
     env = clean_environ(cache_dirs(caches))
@@ -96,7 +96,7 @@ def twelve_variants(twelve: T.Twelve, ws: Workspace, plan: Plan, caches: Path, l
         app_dir = ws.copy_app(f"twelve-{name}", **keys)
         sample, phases = Sample("s"), {}
         for i in range(reps):
-            build = twelve.build(app_dir, ws.path("out", "twelve"), env)
+            build = ours.build(app_dir, ws.path("out", "twelve"), env)
             sample.values.append(build.seconds)
             for phase, seconds in build.phases:
                 phases.setdefault(phase, Sample("s")).values.append(seconds)

@@ -19,7 +19,7 @@ import tempfile
 from typing import Callable
 
 import twelve
-from twelve.build.deps import uv_binary
+from twelve.builder.deps import uv_binary
 from twelve.errors import ProjectError, TwelveError
 from twelve.project import Project
 

@@ -102,8 +102,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from twelve.build import pipeline
-    from twelve.build.release import DEFAULT_ENV, make_release
+    from twelve.builder import pipeline
+    from twelve.builder.release import DEFAULT_ENV, make_release
     from twelve.project import load_project
 
     project = load_project(Path(args.project))

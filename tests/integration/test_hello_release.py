@@ -172,7 +172,7 @@ def test_the_dependency_cache_is_left_as_recorded(hello_release):
     """Releases link their locked packages out of the cache; no build step may write through
     such a link, so every cached file still has the hash recorded when it was made."""
     import hashlib
-    from twelve.build.pipeline import cache_root
+    from twelve.builder.pipeline import cache_root
 
     linked = (hello_release / "lib" / "flask" / "app.py").stat()
     assert linked.st_nlink >= 2, "the release links its packages out of the cache"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build import elf
-from twelve.build.interpreter import (DESCRIPTION, check_relocatable, copy_interpreter,
+from twelve.builder import elf
+from twelve.builder.interpreter import (DESCRIPTION, check_relocatable, copy_interpreter,
                                       prepare_interpreter)
 
 pytestmark = pytest.mark.slow
@@ -200,7 +200,7 @@ def test_debian_interpreter_as_source(tmp_path):
     if patchelf is None:
         pytest.skip("needs patchelf")
     code = ("import json, sys; from pathlib import Path; "
-            "from twelve.build.interpreter import prepare_interpreter; "
+            "from twelve.builder.interpreter import prepare_interpreter; "
             "path, d = prepare_interpreter(Path(sys.argv[1])); "
             "print(json.dumps([str(path), d.version, d.vendored]))")
     env = {"PATH": f"{Path(patchelf).parent}:/usr/bin:/bin", "PYTHONPATH": str(SRC)}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build import archive
-from twelve.build.release import Release
+from twelve.builder import archive
+from twelve.builder.release import Release
 from twelve.errors import BuildError
 
 

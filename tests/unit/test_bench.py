@@ -72,7 +72,7 @@ def test_runtime_wheel_holds_the_runtime_and_no_dependency(tmp_path):
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "twelve/__init__.py" in names and "twelve/runtime/boot.py" in names
-    assert not any(n.startswith("twelve/build/") for n in names)
+    assert not any(n.startswith("twelve/builder/") for n in names)
     assert "Requires-Dist" not in metadata
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from twelve.build import assemble, depcache
+from twelve.builder import assemble, depcache
 
 
 def make_tree(root: Path) -> Path:
@@ -58,7 +58,7 @@ def test_entry_keys_change_with_what_they_hold():
 
 
 def test_pruning_a_record_never_writes_into_a_linked_file(tmp_path):
-    from twelve.build import archive
+    from twelve.builder import archive
 
     cache = tmp_path / "cache" / "lib"
     dist = cache / "pkg-1.0.dist-info"

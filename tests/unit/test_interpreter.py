@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build import depcache, elf, interpreter
-from twelve.build.elf import (LddEntry, check_dependency_libraries, check_relocatable, elf_files,
+from twelve.builder import depcache, elf, interpreter
+from twelve.builder.elf import (LddEntry, check_dependency_libraries, check_relocatable, elf_files,
                               is_elf, is_glibc, parse_ldd)
-from twelve.build.interpreter import PRUNE_RULES, Interpreter, copy_interpreter, is_pruned
+from twelve.builder.interpreter import PRUNE_RULES, Interpreter, copy_interpreter, is_pruned
 from twelve.errors import BuildError
 
 TRUE = Path("/usr/bin/true")

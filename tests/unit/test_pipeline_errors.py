@@ -6,7 +6,7 @@ import errno
 import shutil
 from types import SimpleNamespace
 
-from twelve.build.pipeline import _os_error
+from twelve.builder.pipeline import _os_error
 
 RELEASE = SimpleNamespace(display_root="_build/prod/rel/hello")
 
@@ -32,7 +32,7 @@ def test_another_copytree_failure_keeps_its_reason():
 
 
 def test_uv_running_out_of_disk_gets_the_disk_full_hint_not_its_usual_one():
-    from twelve.build.deps import uv_failure
+    from twelve.builder.deps import uv_failure
 
     err = uv_failure("exporting uv.lock", "If uv.lock is out of date, run `uv lock`.", 2,
                      "error: failed to write to file: No space left on device (os error 28)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build.release import make_release
+from twelve.builder.release import make_release
 from twelve.errors import ProjectError
 from twelve.project import SETTINGS, load_project, settings_table
 

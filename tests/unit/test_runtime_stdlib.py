@@ -38,7 +38,7 @@ def test_every_runtime_module_imports_only_the_standard_library():
 def test_the_runtime_never_imports_the_builder():
     for path in (SRC / "twelve" / "runtime").rglob("*.py"):
         text = path.read_text()
-        for builder in ("twelve.build", "twelve.cli", "twelve.project", "twelve.gen",
+        for builder in ("twelve.builder", "twelve.cli", "twelve.project", "twelve.gen",
                         "twelve.assets", "twelve.errors", "twelve.aliases"):
             assert f"import {builder}" not in text and f"from {builder}" not in text, \
                 f"{path.name} imports {builder}"

@@ -11,10 +11,10 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from twelve.build import sbom
-from twelve.build.deps import Package
-from twelve.build.interpreter import Interpreter
-from twelve.build.release import Release
+from twelve.builder import sbom
+from twelve.builder.deps import Package
+from twelve.builder.interpreter import Interpreter
+from twelve.builder.release import Release
 
 PACKAGES = [
     Package("Flask", "3.1.3", ("sha256:" + "a" * 64,), "BSD-3-Clause"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from twelve.build import assemble, secret_guard
-from twelve.build.release import Release
+from twelve.builder import assemble, secret_guard
+from twelve.builder.release import Release
 from twelve.errors import BuildError
 
 RUNTIME_PY = """\
@@ -113,7 +113,7 @@ def test_secret_looking_build_config_keys_warn(tmp_path):
 
 
 def test_literal_secret_names_are_read_without_running_runtime_py(tmp_path):
-    from twelve.build.secret_guard import literal_secret_names
+    from twelve.builder.secret_guard import literal_secret_names
     runtime_py = tmp_path / "runtime.py"
     runtime_py.write_text('from twelve import env\nraise SystemExit("never run")\n'
                           'a = env.secret("SECRET_KEY_BASE", min_length=64)\n'

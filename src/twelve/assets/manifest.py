@@ -41,7 +41,7 @@ def now() -> int:
 def build_time(environ) -> int:
     """The ``mtime`` to record for this run: ``SOURCE_DATE_EPOCH`` when set, so that two builds
     of the same sources write the same manifest (and the same release tarball); else the clock."""
-    from twelve.build.archive import source_date_epoch
+    from twelve.builder.archive import source_date_epoch
 
     epoch = source_date_epoch(environ, default=None)
     return now() if epoch is None else epoch + GREGORIAN_EPOCH_OFFSET

@@ -29,8 +29,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable
 
-from twelve.build.archive import tar_entries
-from twelve.build.release import Release
+from twelve.builder.archive import tar_entries
+from twelve.builder.release import Release
 from twelve.errors import BuildError
 from twelve.runtime.env import is_set
 

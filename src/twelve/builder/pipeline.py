@@ -20,9 +20,9 @@ from typing import Callable
 
 import twelve
 from twelve import aliases
-from twelve.build import (archive, assemble, depcache, deps, elf, interpreter, sbom,
+from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, sbom,
                           secret_guard)
-from twelve.build.release import Release
+from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.runtime import config as runtime_config
 
@@ -146,7 +146,7 @@ def assemble_release(release: Release, log: Log) -> Release:
     assemble.start_staging(release)
     python, info, known = install_interpreter(release, log)
     lib = staging / "lib"
-    with tempfile.TemporaryDirectory(prefix="twelve-build-") as work:
+    with tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
         packages, app_files = install_dependencies(release, Path(python), info, lib,
                                                    Path(work), known, log)
     assemble.copy_runtime(lib)

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from twelve.build import archive, assemble, deps, elf
+from twelve.builder import archive, assemble, deps, elf
 from twelve.runtime.processes import alive
 
 FORMAT = 2          # bump when what an entry holds changes (2: ELF debug info stripped)
@@ -72,7 +72,7 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
-    from twelve.build.interpreter import strip_debug_info
+    from twelve.builder.interpreter import strip_debug_info
 
     # Debug sections of compiled extensions (often most of their size) serve debuggers, not
     # servers: dropped always, as for the bundled interpreter; the code itself is unchanged.

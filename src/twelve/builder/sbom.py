@@ -22,9 +22,9 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 import twelve
-from twelve.build.deps import Package, normalise
-from twelve.build.interpreter import Interpreter
-from twelve.build.release import Release
+from twelve.builder.deps import Package, normalise
+from twelve.builder.interpreter import Interpreter
+from twelve.builder.release import Release
 
 FILE_NAME = "sbom.cdx.json"
 SPEC_VERSION = "1.6"

@@ -24,7 +24,7 @@ what a server never needs.
    ``lib-dynload/*`` ``$ORIGIN/../..``.
 5. ``byte_compile``: the *copied* interpreter compiles its stdlib with unchecked-hash pycs (no
    mtimes), so two prepares of the same source are byte-identical.
-6. ``check_relocatable`` (``twelve.build.elf``).
+6. ``check_relocatable`` (``twelve.builder.elf``).
 
 The cache directory is named by a key over the source interpreter, ``PRUNE_RULES``,
 ``GLIBC_FAMILY`` and ``FORMAT_VERSION``. It is built in a temporary sibling and renamed into
@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from twelve.build.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
+from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many)
 from twelve.errors import BuildError
 
@@ -330,7 +330,7 @@ def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda
     described = _load_valid(final)
     if described is not None:
         return final, described
-    from twelve.build import depcache  # depcache imports the build modules this one serves
+    from twelve.builder import depcache  # depcache imports the build modules this one serves
 
     cache_root.mkdir(parents=True, exist_ok=True)
     depcache.remove_abandoned(cache_root)
@@ -385,7 +385,7 @@ def copy_interpreter(prepared: Path, dest: Path, *,
     """Put a prepared interpreter at ``dest`` (``<release>/python``, must not exist yet) as
     hard links to the cache (copies across file systems), modes and symlinks preserved; the
     cache was checked for relocatability once. Returns the known hashes of its files."""
-    from twelve.build import depcache
+    from twelve.builder import depcache
 
     if not (prepared / CHECKED).is_file():
         check_relocatable(prepared)

@@ -23,7 +23,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from twelve.build.release import Release
+from twelve.builder.release import Release
 from twelve.errors import BuildError
 from twelve.runtime.processes import alive
 

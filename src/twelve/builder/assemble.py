@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import twelve
-from twelve.build.release import Release
+from twelve.builder.release import Release
 from twelve.errors import BuildError
 from twelve.runtime.processes import alive
 
