@@ -198,8 +198,8 @@ class Release:
 @pytest.fixture
 def no_active_config(monkeypatch):
     """No runtime configuration evaluated or installed in this process, before and after."""
-    from twelve.runtime import config as config_module
-    from twelve.runtime import env as env_module
+    from twelve.runtime.config import store as config_module
+    from twelve.runtime.config import env as env_module
 
     monkeypatch.setattr(config_module, "_current", None)
     monkeypatch.setattr(config_module, "_installed", None)

@@ -9,9 +9,9 @@ __version__ = "0.1.0"
 
 # Imported on first use (PEP 562): `bin/NAME pid`, `stop`, `rpc` import the package on their
 # way to twelve.runtime and need none of this, and they are timed in milliseconds.
-_API = {"config": "twelve.runtime.config", "config_env": "twelve.runtime.config",
-        "env": "twelve.runtime.config", "get_env": "twelve.runtime.config",
-        "stopping": "twelve.runtime.lifecycle"}
+_API = {"config": "twelve.runtime.config.store", "config_env": "twelve.runtime.config.store",
+        "env": "twelve.runtime.config.store", "get_env": "twelve.runtime.config.store",
+        "stopping": "twelve.runtime.process.lifecycle"}
 
 
 def __getattr__(name: str):

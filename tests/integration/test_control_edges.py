@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Release, get
-from twelve.runtime import control
-from twelve.runtime.processes import alive
+from twelve.runtime.control import channel
+from twelve.runtime.process.pids import alive
 
 pytestmark = pytest.mark.slow
 
@@ -44,15 +44,15 @@ def info(rel: Release) -> dict | None:
     """The node's info over its control channel, or None between two boots' sockets."""
     cookie = (rel.root / "releases" / "COOKIE").read_bytes().strip()
     try:
-        sock, _ = control.connect(Path(rel.env["RELEASE_TMP"]) / "run" / "web.sock", cookie,
+        sock, _ = channel.connect(Path(rel.env["RELEASE_TMP"]) / "run" / "web.sock", cookie,
                                   name="node")
-    except control.ControlError:
+    except channel.ControlError:
         return None
     with sock:
         try:
-            control.send(sock, {"op": "info"})
-            return control.recv(sock)
-        except (OSError, control.ProtocolError):
+            channel.send(sock, {"op": "info"})
+            return channel.recv(sock)
+        except (OSError, channel.ProtocolError):
             return None
 
 

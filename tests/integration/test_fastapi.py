@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Release, get
-from twelve.runtime.processes import alive
+from twelve.runtime.process.pids import alive
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Release, get, tree_digest, wait_http
-from twelve.runtime.processes import alive
+from twelve.runtime.process.pids import alive
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from twelve.runtime import config as config_module
-from twelve.runtime import env as env_module
-from twelve.runtime.config import (ConfigError, config, config_env, describe_environment,
+from twelve.runtime.config import store as config_module
+from twelve.runtime.config import env as env_module
+from twelve.runtime.config.store import (ConfigError, config, config_env, describe_environment,
                                    evaluate_build_config, evaluate_runtime_config,
                                    format_env_example, format_environment, get_env)
 
@@ -366,13 +366,13 @@ def test_importing_the_runtime_config_pulls_in_only_the_stdlib():
         import sys
         before = set(sys.modules)
         sys.path.insert(0, {str(SRC)!r})
-        import twelve.runtime.config
+        import twelve.runtime.config.store
         new = sorted(set(sys.modules) - before)
         print("\\n".join(new))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=SRC.parent).stdout.split()
-    assert "twelve.runtime.config" in out
+    assert "twelve.runtime.config.store" in out
     foreign = [name for name in out if name.split(".")[0] not in sys.stdlib_module_names
                and not name.startswith("twelve")]
     assert foreign == []

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from twelve.runtime.config import ConfigError, env
-from twelve.runtime.env import Recorder
+from twelve.runtime.config.store import ConfigError, env
+from twelve.runtime.config.env import Recorder
 
 
 pytestmark = pytest.mark.usefixtures("no_active_config")

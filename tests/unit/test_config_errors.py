@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from twelve.runtime.config import (ConfigError, Problem, describe_environment,
+from twelve.runtime.config.store import (ConfigError, Problem, describe_environment,
                                    evaluate_build_config, evaluate_runtime_config,
                                    format_env_example, format_environment)
 

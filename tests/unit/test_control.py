@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from twelve.runtime import control
+from twelve.runtime.control import channel
 
 
 @pytest.fixture
@@ -23,52 +23,52 @@ def server(tmp_path):
 
     def handle(conn):
         while True:
-            message = control.recv(conn)
+            message = channel.recv(conn)
             if message is None:
                 return
             handled.append(message)
-            control.send(conn, {"echo": message})
+            channel.send(conn, {"echo": message})
 
-    path = control.make_run_dir(tmp_path) / "web.sock"
-    srv = control.ControlServer(path, b"right-cookie", handle, lambda: {"pid": 1234}).start()
+    path = channel.make_run_dir(tmp_path) / "web.sock"
+    srv = channel.ControlServer(path, b"right-cookie", handle, lambda: {"pid": 1234}).start()
     yield srv, handled
     srv.close()
 
 
 def test_handshake_and_requests(server):
     srv, handled = server
-    sock, info = control.connect(srv.path, b"right-cookie", name="hello")
+    sock, info = channel.connect(srv.path, b"right-cookie", name="hello")
     with sock:
         assert info["pid"] == 1234 and info["ok"] is True
-        control.send(sock, {"op": "echo", "n": 1})
-        assert control.recv(sock) == {"echo": {"op": "echo", "n": 1}}
+        channel.send(sock, {"op": "echo", "n": 1})
+        assert channel.recv(sock) == {"echo": {"op": "echo", "n": 1}}
     assert handled == [{"op": "echo", "n": 1}]
 
 
 def test_wrong_cookie_fails_both_ways(server):
     srv, _ = server
-    with pytest.raises(control.ControlError, match="authentication failed"):
-        control.connect(srv.path, b"wrong-cookie", name="hello")
+    with pytest.raises(channel.ControlError, match="authentication failed"):
+        channel.connect(srv.path, b"wrong-cookie", name="hello")
 
 
 def test_not_running_and_stale_socket(tmp_path):
-    path = control.make_run_dir(tmp_path) / "web.sock"
-    with pytest.raises(control.NotRunning, match="hello is not running") as info:
-        control.connect(path, b"c", name="hello")
+    path = channel.make_run_dir(tmp_path) / "web.sock"
+    with pytest.raises(channel.NotRunning, match="hello is not running") as info:
+        channel.connect(path, b"c", name="hello")
     assert info.value.exit_code == 3
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
     stale.close()  # the file stays, nobody listens: what kill -9 leaves behind
-    with pytest.raises(control.NotRunning):
-        control.connect(path, b"c", name="hello")
+    with pytest.raises(channel.NotRunning):
+        channel.connect(path, b"c", name="hello")
 
 
 def test_the_cookie_never_crosses_the_socket(server, monkeypatch):
     srv, _ = server
     sent = []
-    original = control.send
-    monkeypatch.setattr(control, "send", lambda s, m: (sent.append(repr(m)), original(s, m)))
-    sock, _ = control.connect(srv.path, b"right-cookie", name="hello")
+    original = channel.send
+    monkeypatch.setattr(channel, "send", lambda s, m: (sent.append(repr(m)), original(s, m)))
+    sock, _ = channel.connect(srv.path, b"right-cookie", name="hello")
     sock.close()
     assert sent and not any("right-cookie" in m for m in sent)
 
@@ -76,20 +76,20 @@ def test_the_cookie_never_crosses_the_socket(server, monkeypatch):
 def test_frames_are_bounded_and_validated():
     a, b = socket.socketpair()
     with a, b:
-        a.sendall(struct.pack(">I", control.MAX_FRAME + 1))
-        with pytest.raises(control.ProtocolError, match="exceeds the limit"):
-            control.recv(b)
+        a.sendall(struct.pack(">I", channel.MAX_FRAME + 1))
+        with pytest.raises(channel.ProtocolError, match="exceeds the limit"):
+            channel.recv(b)
     a, b = socket.socketpair()
     with a, b:
         a.sendall(struct.pack(">I", 3) + b"[1]")
-        with pytest.raises(control.ProtocolError, match="JSON object"):
-            control.recv(b)
+        with pytest.raises(channel.ProtocolError, match="JSON object"):
+            channel.recv(b)
     a, b = socket.socketpair()
     with a, b:
         a.sendall(struct.pack(">I", 10) + b"{")
         a.close()
-        with pytest.raises(control.ProtocolError, match="middle of a frame"):
-            control.recv(b)
+        with pytest.raises(channel.ProtocolError, match="middle of a frame"):
+            channel.recv(b)
 
 
 def raw(path):
@@ -105,19 +105,19 @@ def test_hostile_clients_lose_only_their_connection(server):
             struct.pack(">I", 40) + b'{"nonce": "zz", "proof": "00"}' + b" " * 9]
     for payload in junk:
         s = raw(srv.path)
-        control.recv(s)  # the server's hello
+        channel.recv(s)  # the server's hello
         s.sendall(payload)
         s.close()
-    sock, info = control.connect(srv.path, b"right-cookie", name="hello")
+    sock, info = channel.connect(srv.path, b"right-cookie", name="hello")
     sock.close()
     assert info["pid"] == 1234
 
 
 def test_slow_clients_time_out(server, monkeypatch):
     srv, _ = server
-    monkeypatch.setattr(control, "HANDSHAKE_TIMEOUT", 0.3)
+    monkeypatch.setattr(channel, "HANDSHAKE_TIMEOUT", 0.3)
     s = raw(srv.path)
-    control.recv(s)
+    channel.recv(s)
     started = time.monotonic()
     assert s.recv(1) == b"", "the server hangs up on a client that says nothing"
     assert time.monotonic() - started < 5
@@ -126,39 +126,39 @@ def test_slow_clients_time_out(server, monkeypatch):
 
 def test_connections_are_bounded(server, monkeypatch):
     srv, _ = server
-    hung = [raw(srv.path) for _ in range(control.MAX_CONNECTIONS + 5)]
+    hung = [raw(srv.path) for _ in range(channel.MAX_CONNECTIONS + 5)]
     time.sleep(0.2)
     turned_away = 0
     for s in hung:
         s.settimeout(2)
         try:
-            hello = control.recv(s)
-        except (socket.timeout, control.ProtocolError):
+            hello = channel.recv(s)
+        except (socket.timeout, channel.ProtocolError):
             hello = None
-        turned_away += (hello or {}).get("error") == control.TOO_MANY
+        turned_away += (hello or {}).get("error") == channel.TOO_MANY
     assert turned_away >= 5, "connections beyond the bound are told so and closed at once"
-    with pytest.raises(control.ControlError, match="too many connections"):
-        control.connect(srv.path, b"right-cookie", name="hello")
+    with pytest.raises(channel.ControlError, match="too many connections"):
+        channel.connect(srv.path, b"right-cookie", name="hello")
     for s in hung:
         s.close()
     deadline = time.monotonic() + 10
     while True:  # slots free up as the server notices the closed peers
         try:
-            sock, _ = control.connect(srv.path, b"right-cookie", name="hello")
+            sock, _ = channel.connect(srv.path, b"right-cookie", name="hello")
             sock.close()
             break
-        except control.ControlError:
+        except channel.ControlError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
 
 def test_long_socket_paths_work(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
-    path = control.make_run_dir(deep) / "web.sock"
+    path = channel.make_run_dir(deep) / "web.sock"
     assert len(str(path)) > 108
-    srv = control.ControlServer(path, b"c", lambda conn: None, lambda: {"pid": 1}).start()
+    srv = channel.ControlServer(path, b"c", lambda conn: None, lambda: {"pid": 1}).start()
     try:
-        sock, info = control.connect(path, b"c", name="hello")
+        sock, info = channel.connect(path, b"c", name="hello")
         sock.close()
         assert info["pid"] == 1
     finally:
@@ -173,10 +173,10 @@ def test_cookie_sources_in_order(tmp_path):
     credentials = tmp_path / "creds"
     credentials.mkdir()
     (credentials / "cookie").write_text("from-the-credential\n")
-    assert control.read_cookie(root, {}) == b"from-the-file-0123"
-    assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials)}) == \
+    assert channel.read_cookie(root, {}) == b"from-the-file-0123"
+    assert channel.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials)}) == \
         b"from-the-credential"
-    assert control.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials),
+    assert channel.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials),
                                       "RELEASE_COOKIE": " from-the-env-0123\n"}) == \
         b"from-the-env-0123", "every source is stripped, the variable too"
 
@@ -194,17 +194,17 @@ def test_empty_or_short_cookies_are_refused(tmp_path, source, cookie):
         environ["CREDENTIALS_DIRECTORY"] = str(tmp_path / "creds")
     if source == "env":
         environ["RELEASE_COOKIE"] = cookie
-    with pytest.raises(control.ControlError, match="the cookie from .* is (empty|5 bytes)") as e:
-        control.read_cookie(root, environ)
+    with pytest.raises(channel.ControlError, match="the cookie from .* is (empty|5 bytes)") as e:
+        channel.read_cookie(root, environ)
     assert "gen.secret" in e.value.hint
 
 
 def test_the_handshake_has_one_deadline(server, monkeypatch):
     """A peer that trickles its answer a byte at a time loses its slot at the deadline."""
     srv, _ = server
-    monkeypatch.setattr(control, "HANDSHAKE_TIMEOUT", 0.6)
+    monkeypatch.setattr(channel, "HANDSHAKE_TIMEOUT", 0.6)
     s = raw(srv.path)
-    control.recv(s)
+    channel.recv(s)
     started = time.monotonic()
     try:
         for byte in struct.pack(">I", 200) + b"{" * 200:
@@ -232,8 +232,8 @@ def thread_errors(monkeypatch):
 def test_malformed_proofs_end_quietly(server, thread_errors, answer):
     srv, _ = server
     s = raw(srv.path)
-    control.recv(s)
-    control.send(s, answer)
+    channel.recv(s)
+    channel.send(s, answer)
     assert s.recv(4096) == b"", "the server hangs up"
     s.close()
     time.sleep(0.1)
@@ -243,13 +243,13 @@ def test_malformed_proofs_end_quietly(server, thread_errors, answer):
 def test_deeply_nested_frames_end_quietly(server, thread_errors):
     srv, _ = server
     s = raw(srv.path)
-    control.recv(s)
+    channel.recv(s)
     s.sendall(struct.pack(">I", 3000) + b"[" * 3000)
     assert s.recv(4096) == b""
     s.close()
     time.sleep(0.1)
     assert thread_errors == []
-    sock, _ = control.connect(srv.path, b"right-cookie", name="hello")
+    sock, _ = channel.connect(srv.path, b"right-cookie", name="hello")
     sock.close()
 
 
@@ -262,13 +262,13 @@ def test_a_client_refuses_a_bad_hello_nonce(tmp_path):
     def fake_node():
         conn, _ = listener.accept()
         with conn:
-            control.send(conn, {"twelve": control.PROTOCOL, "nonce": "zz-not-hex"})
+            channel.send(conn, {"twelve": channel.PROTOCOL, "nonce": "zz-not-hex"})
             conn.recv(1)
 
     t = threading.Thread(target=fake_node)
     t.start()
-    with pytest.raises(control.ControlError, match="not a twelve control socket"):
-        control.connect(path, b"c" * 16, name="hello")
+    with pytest.raises(channel.ControlError, match="not a twelve control socket"):
+        channel.connect(path, b"c" * 16, name="hello")
     t.join()
     listener.close()
 
@@ -278,14 +278,14 @@ def test_run_dir_must_be_a_real_directory(tmp_path):
     elsewhere.mkdir(mode=0o755)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "run").symlink_to(elsewhere)
-    with pytest.raises(control.ControlError, match="is not a directory") as e:
-        control.make_run_dir(tmp_path / "a")
+    with pytest.raises(channel.ControlError, match="is not a directory") as e:
+        channel.make_run_dir(tmp_path / "a")
     assert "Remove it" in e.value.hint
     assert oct(elsewhere.stat().st_mode & 0o777) == "0o755", "no chmod through the link"
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "run").write_text("")
-    with pytest.raises(control.ControlError, match="is not a directory"):
-        control.make_run_dir(tmp_path / "b")
+    with pytest.raises(channel.ControlError, match="is not a directory"):
+        channel.make_run_dir(tmp_path / "b")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give run/ to another user")
@@ -294,8 +294,8 @@ def test_run_dir_of_another_user_is_refused(tmp_path):
     run.mkdir()
     run.chmod(0o777)
     os.chown(run, 65534, 65534)
-    with pytest.raises(control.ControlError, match="belongs to uid 65534") as e:
-        control.make_run_dir(tmp_path)
+    with pytest.raises(channel.ControlError, match="belongs to uid 65534") as e:
+        channel.make_run_dir(tmp_path)
     assert "RELEASE_TMP" in e.value.hint
     assert oct(run.stat().st_mode & 0o777) == "0o777", "left as it was"
 
@@ -310,11 +310,11 @@ def test_a_non_root_node_gets_the_error_not_a_traceback():
         shared.chmod(0o755)
         (shared / "run").mkdir(mode=0o700)
         src = shared / "src"  # a copy of the runtime that nobody can read
-        shutil.copytree(Path(control.__file__).resolve().parents[1], src / "twelve",
+        shutil.copytree(Path(channel.__file__).resolve().parents[2], src / "twelve",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        code = ("import sys; from pathlib import Path; from twelve.runtime import control\n"
-                "try:\n    control.make_run_dir(Path(sys.argv[1]))\n"
-                "except control.ControlError as e:\n    print(e.render())\n")
+        code = ("import sys; from pathlib import Path; from twelve.runtime.control import channel\n"
+                "try:\n    channel.make_run_dir(Path(sys.argv[1]))\n"
+                "except channel.ControlError as e:\n    print(e.render())\n")
         proc = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--",
                                "/usr/bin/python3", "-c", code, str(shared)],
                               capture_output=True, text=True,
@@ -326,9 +326,9 @@ def test_a_non_root_node_gets_the_error_not_a_traceback():
 
 
 def test_pid_and_lock_files_do_not_follow_symlinks(tmp_path):
-    from twelve.runtime import node
+    from twelve.runtime.process import node
 
-    run = control.make_run_dir(tmp_path)
+    run = channel.make_run_dir(tmp_path)
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     (run / "web.pid").symlink_to(victim)
@@ -337,7 +337,7 @@ def test_pid_and_lock_files_do_not_follow_symlinks(tmp_path):
     assert (run / "web.pid").read_text() == f"{os.getpid()}\n"
     assert not (run / "web.pid").is_symlink()
     (run / "web.lock").symlink_to(victim)
-    with pytest.raises(control.ControlError, match="is a symlink") as e:
-        control.open_private(run / "web.lock", os.O_RDWR)
+    with pytest.raises(channel.ControlError, match="is a symlink") as e:
+        channel.open_private(run / "web.lock", os.O_RDWR)
     assert "Remove it" in e.value.hint
     assert victim.read_text() == "precious\n"

@@ -14,7 +14,7 @@ import pytest
 from conftest import tree_digest, twelve
 from twelve.gen import files
 from twelve.gen.files import Generated, render, write_files
-from twelve.runtime import config as runtime_config
+from twelve.runtime.config import store as runtime_config
 
 PYPROJECT = """\
 [project]
@@ -305,7 +305,7 @@ def test_alembic_migrations_are_found_inside_the_package(tmp_path, ini_location,
 RUN_RELEASE_TASK = """
 import sys
 sys.path.insert(0, {src!r})
-from twelve.runtime import config
+from twelve.runtime.config import store as config
 config.evaluate_runtime_config(None, {{"shop": {{"database_url": {url!r}}}}}, "prod", {{}})
 import shop.release
 {call}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from twelve.runtime import prefork
+from twelve.runtime.process import prefork
 from twelve.runtime.errors import BootError
-from twelve.runtime.lifecycle import Drain
+from twelve.runtime.process.lifecycle import Drain
 
 
 class Settings:

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from twelve.assets.digest import digest_directory
-from twelve.runtime import config as runtime_config
+from twelve.runtime.config import store as runtime_config
 from twelve.runtime import static
 from twelve.runtime.errors import BootError
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from twelve.builder.release import Release
 from twelve.errors import BuildError
-from twelve.runtime.processes import alive
+from twelve.runtime.process.pids import alive
 
 # When SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z, the earliest time a zip (a wheel) can
 # hold, and late enough that tar does not warn about an "implausibly old time stamp".

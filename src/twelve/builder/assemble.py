@@ -19,7 +19,7 @@ from pathlib import Path
 import twelve
 from twelve.builder.release import Release
 from twelve.errors import BuildError
-from twelve.runtime.processes import alive
+from twelve.runtime.process.pids import alive
 
 HERE = Path(__file__).parent
 RUNTIME_SRC = Path(twelve.__file__).parent

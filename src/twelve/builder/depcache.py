@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from twelve.builder import archive, assemble, deps, elf
-from twelve.runtime.processes import alive
+from twelve.runtime.process.pids import alive
 
 FORMAT = 2          # bump when what an entry holds changes (2: ELF debug info stripped)
 HASHES = "files.json"
@@ -72,11 +72,9 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
-    from twelve.builder.interpreter import strip_debug_info
-
     # Debug sections of compiled extensions (often most of their size) serve debuggers, not
     # servers: dropped always, as for the bundled interpreter; the code itself is unchanged.
-    strip_debug_info(lib, log)
+    elf.strip_debug_info(elf.elf_files(lib), log)
     if strip:
         assemble.remove_sources(lib)
     archive.normalise_lib(lib)  # after strip: RECORD rows of removed sources go too

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -58,6 +59,8 @@ DEPENDENCIES_HINT = (
     "Install the library on the build machine (e.g. apt-get install libpq5) or use a\n"
     "manylinux wheel of the package, which carries its libraries in <package>.libs/."
 )
+STRIP_MISSING = "strip (binutils) not found: ELF files keep their debug info and are larger"
+STRIP_FAILED = "strip --strip-debug failed:\n{output}"
 LDD_MISSING = "ldd was not found"
 LDD_HINT = "Install glibc's ldd (Debian: apt-get install libc-bin); twelve runs it on ELF files."
 
@@ -114,6 +117,20 @@ def elf_files(root: Path) -> list[Path]:
             if not path.is_symlink() and is_elf(path):
                 found.append(path)
     return found
+
+
+def strip_debug_info(files: list[Path], log: Callable[[str], None]) -> None:
+    """``strip --strip-debug`` on ``files``; without binutils, say so and keep them whole."""
+    strip = shutil.which("strip")
+    if strip is None:
+        log(STRIP_MISSING)
+        return
+    if not files:
+        return
+    result = subprocess.run([strip, "--strip-debug", *map(str, files)], capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(STRIP_FAILED.format(output=(result.stdout + result.stderr).strip()[-4000:]))
 
 
 def ldd(path: Path) -> list[LddEntry]:

@@ -17,7 +17,8 @@ what a server never needs.
    prefix from the executable's location (the ``lib/python3.X/os.py`` landmark).
 2. ``vendor_libraries``: every non-glibc library the executable and ``lib-dynload`` load is
    copied into ``lib/`` under its soname (``ldd`` lists the transitive closure).
-3. ``strip_debug_info``: ``strip --strip-debug`` on every ELF file when binutils is installed.
+3. ``strip_debug_info`` (``twelve.builder.elf``): ``strip --strip-debug`` on every ELF file when
+   binutils is installed.
    pyenv builds keep DWARF (libpython alone carries ~18 MB of it); the symbol table stays, so
    the files work and backtraces keep function names.
 4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
@@ -49,7 +50,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
-                              elf_files, find_patchelf, is_glibc, ldd_many)
+                              elf_files, find_patchelf, is_glibc, ldd_many, strip_debug_info)
 from twelve.errors import BuildError
 
 __all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
@@ -237,20 +238,7 @@ def _stat(path: str) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-# -- 3-5. strip, RUNPATHs, bytecode ------------------------------------------------------------
-
-def strip_debug_info(stage: Path, log: Callable[[str], None]) -> None:
-    strip_debug_info_of(elf_files(stage), log)
-
-
-def strip_debug_info_of(files: list[Path], log: Callable[[str], None]) -> None:
-    strip = shutil.which("strip")
-    if strip is None:
-        log("strip (binutils) not found: ELF files keep their debug info and are larger")
-        return
-    if files:
-        _run([strip, "--strip-debug", *map(str, files)], "strip")
-
+# -- 4-5. RUNPATHs, bytecode ------------------------------------------------------------
 
 def set_runpaths(source: Source, stage: Path) -> None:
     patchelf = find_patchelf()
@@ -350,7 +338,7 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
     stage.chmod(0o755)
     copy_layout(source, stage)
     libraries = vendor_libraries(source, stage)
-    strip_debug_info(stage, log)
+    strip_debug_info(elf_files(stage), log)
     set_runpaths(source, stage)
     byte_compile(source, stage)
     check_relocatable(stage)

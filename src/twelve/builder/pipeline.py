@@ -24,7 +24,7 @@ from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter,
                           secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
-from twelve.runtime import config as runtime_config
+from twelve.runtime.config import store as runtime_config
 
 Log = Callable[[str], None]
 
@@ -195,8 +195,7 @@ def compile_release(release: Release, python: str, paths: list[Path], log: Log) 
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
     if project.strip:
         assemble.remove_sources(staging / "lib")
-        interpreter.strip_debug_info_of([p for p in paths if p.is_file() and elf.is_elf(p)],
-                                        log)
+        elf.strip_debug_info([p for p in paths if p.is_file() and elf.is_elf(p)], log)
 
 
 def install_interpreter(release: Release, log: Log):

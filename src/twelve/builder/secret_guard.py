@@ -32,7 +32,7 @@ from typing import Callable
 from twelve.builder.archive import tar_entries
 from twelve.builder.release import Release
 from twelve.errors import BuildError
-from twelve.runtime.env import is_set
+from twelve.runtime.config.env import is_set
 
 MIN_LENGTH = 8
 # Names that look like secrets. *SECRET* rather than *_SECRET: it also catches secret_key_base.
@@ -55,7 +55,7 @@ KEY_WARNING = ("  warning: build config key {key} looks like a secret; build_con
 DECLARE = """\
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-from twelve.runtime.config import describe_environment
+from twelve.runtime.config.store import describe_environment
 with open(sys.argv[3]) as f:
     build_config = json.load(f)
 try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from twelve.errors import CONFIG, ERROR, TwelveError, UsageError
 from twelve.gen.files import Generated, render
 from twelve.project import Project, requirement_name
-from twelve.runtime import config as runtime_config
+from twelve.runtime.config import store as runtime_config
 
 OUTPUT_DIR = "rel/systemd"
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")

@@ -7,6 +7,7 @@ import sys
 from collections import namedtuple
 
 from twelve.runtime.errors import CONFIG, ERROR, NOT_RUNNING, OK, STOPPING, USAGE, UsageError
+from twelve.runtime.release import check_python, release_from_environ
 
 # name, args, summary, run(release, args) -> exit code. A namedtuple, not a dataclass: the
 # control commands are timed in milliseconds and dataclasses costs several to import.
@@ -14,44 +15,44 @@ Command = namedtuple("Command", "name args summary run")
 
 
 def _start(release, args: list[str]) -> int:
-    from twelve.runtime import node
+    from twelve.runtime.process import node
     return node.start(release, _process(args, "start [PROCESS]"))
 
 
 def _start_repl(release, args: list[str]) -> int:
-    from twelve.runtime import node
+    from twelve.runtime.process import node
     _no_args(args, "start_repl")
     return node.start(release, "web", repl=True)
 
 
 def _daemon(release, args: list[str]) -> int:
-    from twelve.runtime import daemon
+    from twelve.runtime.process import daemon
     return daemon.daemon(release, _process(args, "daemon [PROCESS]"))
 
 
 def _daemon_repl(release, args: list[str]) -> int:
-    from twelve.runtime import daemon
+    from twelve.runtime.process import daemon
     _no_args(args, "daemon_repl")
     return daemon.daemon(release, "web")
 
 
 def _pid(release, args: list[str]) -> int:
-    from twelve.runtime import remote
+    from twelve.runtime.control import remote
     return remote.pid(release, _process(args, "pid [PROCESS]"))
 
 
 def _stop(release, args: list[str]) -> int:
-    from twelve.runtime import remote
+    from twelve.runtime.control import remote
     return remote.stop(release, _process(args, "stop [PROCESS]"))
 
 
 def _restart(release, args: list[str]) -> int:
-    from twelve.runtime import remote
+    from twelve.runtime.control import remote
     return remote.restart(release, _process(args, "restart [PROCESS]"))
 
 
 def _rpc(release, args: list[str]) -> int:
-    from twelve.runtime import remote
+    from twelve.runtime.control import remote
     process, rest = _process_option(args)
     if len(rest) != 1:
         raise UsageError("rpc needs exactly one argument, the code to run",
@@ -61,7 +62,7 @@ def _rpc(release, args: list[str]) -> int:
 
 
 def _remote(release, args: list[str]) -> int:
-    from twelve.runtime import remote
+    from twelve.runtime.control import remote
     process, rest = _process_option(args)
     _no_args(rest, "remote [--process TYPE]")
     return remote.remote(release, process)
@@ -166,11 +167,8 @@ def usage(prog: str) -> str:
 
 
 def dispatch(argv: list[str], environ: dict) -> int:
-    from twelve.runtime.boot import release_from_environ
-
     release = release_from_environ(environ)
     if not sys.prefix.startswith(str(release.root)):  # include_python = false: python3 of PATH
-        from twelve.runtime.boot import check_python
         check_python(release)
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(usage(release.prog))

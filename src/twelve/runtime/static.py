@@ -85,7 +85,7 @@ class Static:
     def _load(self) -> None:
         use = self._use_manifest
         if use is None:
-            from twelve.runtime.config import config_env
+            from twelve.runtime.config.store import config_env
             use = config_env() == "prod"
         latest, digests = {}, {}
         if use:

@@ -8,7 +8,7 @@ import json
 import sys
 import traceback
 
-from twelve.runtime import config as runtime_config
+from twelve.runtime.config import store as runtime_config
 from twelve.runtime.errors import ERROR, OK, BootError
 
 

@@ -10,7 +10,7 @@ signal means: SIGTERM and SIGINT drain in-flight requests, bounded by
 ``settings.graceful_timeout``, and a second one forces; SIGHUP drains and returns with
 ``hooks.restart`` set, leaving the node's socket open so connections queue meanwhile; a stop
 during that drain clears ``hooks.restart`` and the drain goes on. For
-servers that run one process, ``run`` forks ``settings.workers`` of them (twelve.runtime.prefork).
+servers that run one process, ``run`` forks ``settings.workers`` of them (twelve.runtime.process.prefork).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.lifecycle import DRAIN, FORCE, IGNORE, Drain  # noqa: F401 (for adapters)
+from twelve.runtime.process.lifecycle import DRAIN, FORCE, IGNORE, Drain  # noqa: F401 (for adapters)
 
 GRACEFUL_TIMEOUT = 30  # seconds a stop waits for in-flight requests (default)
 
@@ -97,7 +97,7 @@ def run(server, app, kind: str, settings: Settings, sock, hooks: Hooks) -> None:
     if server.multiprocess or settings.workers <= 1:
         server.serve(app, kind, settings, sock, hooks)
         return
-    from twelve.runtime import prefork
+    from twelve.runtime.process import prefork
 
     prefork.Supervisor(settings, hooks,
                        lambda worker_hooks: server.serve(app, kind, settings, sock,

@@ -62,7 +62,7 @@ def _worker_exit(arbiter, worker) -> None:
     anything else (a boot error's code) leaves the normal path to gunicorn."""
     import sys
 
-    from twelve.runtime.processes import exit_now
+    from twelve.runtime.process.pids import exit_now
 
     exc = sys.exc_info()[1]
     if isinstance(exc, SystemExit) and exc.code in (0, None):

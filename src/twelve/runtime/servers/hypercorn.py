@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import signal
 
-from twelve.runtime.listen import BACKLOG
+from twelve.runtime.process.listen import BACKLOG
 from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 

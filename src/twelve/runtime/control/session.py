@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 
-from twelve.runtime import control, evaluation
+from twelve.runtime import evaluation
+from twelve.runtime.control import channel
 
 _local = threading.local()
 _install_lock = threading.Lock()
@@ -51,23 +52,23 @@ def _install_streams() -> None:
 def handler(node):
     """The function ControlServer calls with each authenticated connection."""
     def handle(conn) -> None:
-        request = control.recv(conn)
+        request = channel.recv(conn)
         if request is None:
             return
         op = request.get("op")
         if op == "info":
-            control.send(conn, node.info())
+            channel.send(conn, node.info())
         elif op == "rpc":
             run_rpc(conn, str(request.get("code", "")))
         elif op == "console":
             run_console(conn)
         elif op in ("stop", "restart"):
             answer, sig = node.request(op)  # the node's state decides (node.Node.request)
-            control.send(conn, answer)
+            channel.send(conn, answer)
             if sig is not None:
                 os.kill(os.getpid(), sig)
         else:
-            control.send(conn, {"error": f"unknown operation {op!r}"})
+            channel.send(conn, {"error": f"unknown operation {op!r}"})
     return handle
 
 
@@ -75,7 +76,7 @@ def _sink_to(conn, lock: threading.Lock):
     def sink(kind: str, text: str) -> None:
         if text:
             with lock:
-                control.send(conn, {kind: text})
+                channel.send(conn, {kind: text})
     return sink
 
 
@@ -93,7 +94,7 @@ def run_rpc(conn, code: str) -> None:
         reply = {"done": True, "error": evaluation.format_user_traceback(e, "<rpc>")}
     finally:
         _local.sink = None
-    control.send(conn, reply)
+    channel.send(conn, reply)
 
 
 class Console:
@@ -144,13 +145,13 @@ def run_console(conn) -> None:
     console = Console(conn)
     _local.sink = _sink_to(conn, threading.Lock())
     try:
-        control.send(conn, {"prompt": ">>> "})
+        channel.send(conn, {"prompt": ">>> "})
         while True:
-            message = control.recv(conn)
+            message = channel.recv(conn)
             if message is None or message.get("bye"):
                 return
             if "complete" in message:
-                control.send(conn, {"matches": console.complete(str(message["complete"]))})
+                channel.send(conn, {"matches": console.complete(str(message["complete"]))})
                 continue
             if message.get("reset"):
                 console.buffer.clear()
@@ -158,11 +159,11 @@ def run_console(conn) -> None:
                 try:
                     more = console.push(str(message["line"]))
                 except SystemExit:
-                    control.send(conn, {"bye": True})
+                    channel.send(conn, {"bye": True})
                     return
-                control.send(conn, {"prompt": "... " if more else ">>> "})
+                channel.send(conn, {"prompt": "... " if more else ">>> "})
                 continue
-            control.send(conn, {"prompt": ">>> "})
+            channel.send(conn, {"prompt": ">>> "})
     finally:
         _local.sink = None
 

@@ -22,7 +22,9 @@ import sys
 import threading
 from pathlib import Path
 
-from twelve.runtime import control, notify, system
+from twelve.runtime import system
+from twelve.runtime.control import channel
+from twelve.runtime.process import notify
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
@@ -50,7 +52,7 @@ class Node:
         self.lock = threading.Lock()  # control requests, one decision at a time
         self.drain = None  # the server's lifecycle.Drain, once it serves
         self.lock_fd = -1
-        self.control: control.ControlServer | None = None
+        self.control: channel.ControlServer | None = None
 
     def state(self) -> str:
         drain = self.drain
@@ -116,11 +118,11 @@ class Node:
 
 
 def lock_path(tmp: Path, process: str) -> Path:
-    return control.run_dir(tmp) / f"{process}.lock"
+    return channel.run_dir(tmp) / f"{process}.lock"
 
 
 def pid_path(tmp: Path, process: str) -> Path:
-    return control.run_dir(tmp) / f"{process}.pid"
+    return channel.run_dir(tmp) / f"{process}.pid"
 
 
 def acquire_lock(release, process: str) -> int:
@@ -130,8 +132,8 @@ def acquire_lock(release, process: str) -> int:
         fd = int(inherited)
         os.set_inheritable(fd, False)
         return fd
-    control.make_run_dir(release.tmp)
-    fd = control.open_private(lock_path(release.tmp, process), os.O_RDWR)
+    channel.make_run_dir(release.tmp)
+    fd = channel.open_private(lock_path(release.tmp, process), os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -147,7 +149,7 @@ def acquire_lock(release, process: str) -> int:
 def write_pid(path: Path) -> None:
     """run/PROCESS.pid, created afresh: never written through a link someone left there."""
     _remove(path)
-    fd = control.open_private(path, os.O_WRONLY | os.O_EXCL)
+    fd = channel.open_private(path, os.O_WRONLY | os.O_EXCL)
     with os.fdopen(fd, "w") as f:
         f.write(f"{os.getpid()}\n")
 
@@ -166,10 +168,10 @@ def start(release, process: str, *, repl: bool = False) -> int:
     from twelve.runtime.servers import GRACEFUL_TIMEOUT
 
     node.graceful_timeout = float(twelve_cfg.get("graceful_timeout", GRACEFUL_TIMEOUT))
-    cookie = control.read_cookie(release.root, release.environ)
-    from twelve.runtime import session
+    cookie = channel.read_cookie(release.root, release.environ)
+    from twelve.runtime.control import session
 
-    node.control = control.ControlServer(control.socket_path(release.tmp, process), cookie,
+    node.control = channel.ControlServer(channel.socket_path(release.tmp, process), cookie,
                                          session.handler(node), node.info).start()
     write_pid(pid_path(release.tmp, process))
     if repl:
@@ -192,7 +194,8 @@ def start(release, process: str, *, repl: bool = False) -> int:
 
 
 def serve_web(release, node: Node, twelve_cfg: dict):
-    from twelve.runtime import listen, servers
+    from twelve.runtime import servers
+    from twelve.runtime.process import listen
 
     server = servers.get(twelve_cfg["server"])
     ref = system.app_ref(release, server)
@@ -210,7 +213,7 @@ def serve_web(release, node: Node, twelve_cfg: dict):
 
 def run_function(release, node: Node, target: str) -> bool:
     """A non-web process type: call its function; SIGTERM sets twelve.stopping()."""
-    from twelve.runtime import lifecycle
+    from twelve.runtime.process import lifecycle
 
     func = system.load_app(target)
     node.drain = lifecycle.Drain(notify.stopping)

@@ -5,7 +5,7 @@
 * development: both, lazily, the first time app code calls ``get_env`` without twelve booting.
 
 Owns the config store (app name → settings dict), the API config files and app code use
-(``config``, ``config_env``, ``get_env``; ``env`` comes from ``twelve.runtime.env``), the
+(``config``, ``config_env``, ``get_env``; ``env`` comes from ``twelve.runtime.config.env``), the
 evaluation of config files, and the listing of the environment an app declares
 (``bin/NAME env``). Evaluations take the environment as a mapping; only the development fallback
 reads ``os.environ``. Standard library only: this module ships in every release.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import os
 
-from twelve.runtime.env import ConfigError, Problem, Recorder, Variable, env, is_set
+from twelve.runtime.config.env import ConfigError, Problem, Recorder, Variable, env, is_set
 
 __all__ = ["config", "config_env", "get_env", "env", "ConfigError", "Problem", "Variable",
            "evaluate_build_config", "evaluate_runtime_config", "describe_environment",

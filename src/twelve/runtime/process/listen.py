@@ -9,7 +9,7 @@ import errno
 import os
 import socket
 
-from twelve.runtime.env import ConfigError
+from twelve.runtime.config.env import ConfigError
 from twelve.runtime.errors import BootError
 
 SD_LISTEN_FDS_START = 3

@@ -17,7 +17,7 @@ import signal
 import threading
 from contextlib import contextmanager
 
-from twelve.runtime import notify
+from twelve.runtime.process import notify
 
 DRAIN, FORCE, IGNORE = "drain", "force", "ignore"  # what a signal asks the adapter to do
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from twelve.runtime import logs, notify
+from twelve.runtime.process import logs, notify
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
 READY_TIMEOUT = 120.0  # seconds the daemon command waits for the node to be ready

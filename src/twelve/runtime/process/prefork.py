@@ -17,7 +17,7 @@ import time
 import traceback
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.lifecycle import DRAIN, FORCE, Drain
+from twelve.runtime.process.lifecycle import DRAIN, FORCE, Drain
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
 log = logging.getLogger("twelve.prefork")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from twelve.runtime import control
+from twelve.runtime.control import channel
 from twelve.runtime.errors import OK, TwelveError
 
 HISTORY_LENGTH = 1000
@@ -41,16 +41,16 @@ class Client:
         except EOFError:
             if self.interactive:
                 print()
-            control.send(self.sock, {"bye": True})
+            channel.send(self.sock, {"bye": True})
             return None
         except KeyboardInterrupt:
             print("\nKeyboardInterrupt")
-            control.send(self.sock, {"reset": True})
+            channel.send(self.sock, {"reset": True})
             return self._until_prompt()
         if line is None:
-            control.send(self.sock, {"bye": True})
+            channel.send(self.sock, {"bye": True})
             return None
-        control.send(self.sock, {"line": line})
+        channel.send(self.sock, {"line": line})
         return self._until_prompt()
 
     def _read_piped(self) -> str | None:
@@ -60,7 +60,7 @@ class Client:
     def _until_prompt(self) -> str | None:
         """Print the node's output until it asks for the next line (None: it said goodbye)."""
         while True:
-            message = control.recv(self.sock, limit=1 << 30)
+            message = channel.recv(self.sock, limit=1 << 30)
             if message is None:
                 raise TwelveError(NODE_WENT_AWAY)
             if message.get("bye"):
@@ -78,8 +78,8 @@ class Client:
 
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
-            control.send(self.sock, {"complete": text})
-            answer = control.recv(self.sock) or {}
+            channel.send(self.sock, {"complete": text})
+            answer = channel.recv(self.sock) or {}
             self.matches = [str(m) for m in answer.get("matches", [])]
         return self.matches[state] if state < len(self.matches) else None
 

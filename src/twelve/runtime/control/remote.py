@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from twelve.runtime import control
+from twelve.runtime.control import channel
 from twelve.runtime.errors import ERROR, OK, STOPPING, TwelveError
 
 RESTART_TIMEOUT = 120.0  # seconds for a node to be ready again after `restart`
@@ -17,16 +17,16 @@ STOPPED_DURING_RESTART = "{name} (pid {pid}) stopped instead of restarting"
 STOPPED_DURING_RESTART_HINT = "A stop arrived meanwhile; start it again: {prog} daemon"
 
 
-class Stopping(control.ControlError):
+class Stopping(channel.ControlError):
     """`restart` of a node that is stopping."""
 
     exit_code = STOPPING
 
 
 def connect(release, process: str):
-    cookie = control.read_cookie(release.root, release.environ)
+    cookie = channel.read_cookie(release.root, release.environ)
     name = release.name if process == "web" else f"{release.name} {process}"
-    return control.connect(control.socket_path(release.tmp, process), cookie, name=name)
+    return channel.connect(channel.socket_path(release.tmp, process), cookie, name=name)
 
 
 @contextmanager
@@ -34,16 +34,16 @@ def channel_errors(release):
     """A node that goes away in the middle of a conversation is one clear error."""
     try:
         yield
-    except (OSError, control.ProtocolError) as e:
-        raise control.ControlError(f"the control channel of {release.name} failed: {e}",
+    except (OSError, channel.ProtocolError) as e:
+        raise channel.ControlError(f"the control channel of {release.name} failed: {e}",
                                    hint="Did the node stop or restart meanwhile?") from None
 
 
 def request(release, process: str, message: dict) -> dict:
     sock, _ = connect(release, process)
     with sock, channel_errors(release):
-        control.send(sock, message)
-        return control.recv(sock) or {}
+        channel.send(sock, message)
+        return channel.recv(sock) or {}
 
 
 def pid(release, process: str) -> int:
@@ -52,7 +52,7 @@ def pid(release, process: str) -> int:
 
 
 def stop(release, process: str) -> int:
-    from twelve.runtime.processes import wait_gone
+    from twelve.runtime.process.pids import wait_gone
 
     answer = request(release, process, {"op": "stop"})
     timeout = float(answer["graceful_timeout"]) + 10  # every node's info says it
@@ -65,11 +65,11 @@ def stop(release, process: str) -> int:
 def restart(release, process: str) -> int:
     """Ask for a restart and return once the node is ready again with a new boot (or, when a
     boot was in progress already, once that one is ready)."""
-    from twelve.runtime.processes import alive
+    from twelve.runtime.process.pids import alive
 
     before = request(release, process, {"op": "restart"})
     if "error" in before:
-        raise (Stopping if before.get("state") == "stopping" else control.ControlError)(
+        raise (Stopping if before.get("state") == "stopping" else channel.ControlError)(
             str(before["error"]))
     pid, booting = int(before["pid"]), before.get("state") == "booting"
     deadline = time.monotonic() + RESTART_TIMEOUT
@@ -77,7 +77,7 @@ def restart(release, process: str) -> int:
         time.sleep(0.05)
         try:
             info = request(release, process, {"op": "info"})
-        except control.ControlError:  # NotRunning included: between two boots' sockets
+        except channel.ControlError:  # NotRunning included: between two boots' sockets
             if not alive(pid):
                 _stopped_instead(release, process, pid)
             continue
@@ -100,9 +100,9 @@ def rpc(release, process: str, code: str) -> int:
     sock, _ = connect(release, process)
     sock.settimeout(None)  # the code may run as long as it needs
     with sock, channel_errors(release):
-        control.send(sock, {"op": "rpc", "code": code})
+        channel.send(sock, {"op": "rpc", "code": code})
         while True:
-            message = control.recv(sock, limit=1 << 30)
+            message = channel.recv(sock, limit=1 << 30)
             if message is None:
                 raise TwelveError("the node closed the connection during rpc (did it stop?)")
             if _echo(message):
@@ -130,10 +130,10 @@ def _echo(message: dict) -> bool:
 
 def remote(release, process: str) -> int:
     """An interactive REPL inside the node; lines also come from a pipe, for scripts."""
-    from twelve.runtime import console
+    from twelve.runtime.control import console
 
     sock, info = connect(release, process)
     sock.settimeout(None)  # an interactive session waits for its user
     with sock, channel_errors(release):
-        control.send(sock, {"op": "console"})
+        channel.send(sock, {"op": "console"})
         return console.Client(sock, release, info, interactive=sys.stdin.isatty()).run()
