@@ -20,8 +20,8 @@ from typing import Callable
 
 import twelve
 from twelve import aliases
-from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, sbom,
-                          secret_guard)
+from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, references,
+                            sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.runtime.config import store as runtime_config
@@ -158,6 +158,7 @@ def assemble_release(release: Release, log: Log) -> Release:
     assemble.write_version_dir(release)
     for overlay in assemble.copy_overlays(release):
         log(f"* copying overlay {_rel(overlay, release)}")
+    references.check_references(release, app_files)
     log("* checking shared libraries")  # python/ and the locked packages: once, in the cache
     elf.check_dependency_libraries(lib, files=[p for p in app_files if p.is_file()])
     log("* writing sbom.cdx.json and release.json")
