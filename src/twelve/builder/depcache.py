@@ -25,7 +25,8 @@ from typing import Callable
 from twelve.builder import archive, assemble, deps, elf
 from twelve.runtime.process.pids import alive
 
-FORMAT = 2          # bump when what an entry holds changes (2: ELF debug info stripped)
+FORMAT = 3          # bump when what an entry holds changes (3: ELF files stripped only
+                    # with strip = true, and never where strip moves a mapped byte)
 HASHES = "files.json"
 
 Log = Callable[[str], None]
@@ -72,10 +73,10 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
-    # Debug sections of compiled extensions (often most of their size) serve debuggers, not
-    # servers: dropped always, as for the bundled interpreter; the code itself is unchanged.
-    elf.strip_debug_info(elf.elf_files(lib), log)
     if strip:
+        # Debug sections of compiled extensions serve debuggers, not servers; dropped only
+        # where what the loader maps stays the same (elf.strip_debug_info).
+        elf.strip_debug_info(elf.elf_files(lib), log)
         assemble.remove_sources(lib)
     archive.normalise_lib(lib)  # after strip: RECORD rows of removed sources go too
     elf.check_dependency_libraries(lib)

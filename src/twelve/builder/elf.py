@@ -7,9 +7,11 @@ RUNPATH, ``$ORIGIN`` and the host's search path, and lists the transitive closur
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -60,7 +62,8 @@ DEPENDENCIES_HINT = (
     "manylinux wheel of the package, which carries its libraries in <package>.libs/."
 )
 STRIP_MISSING = "strip (binutils) not found: ELF files keep their debug info and are larger"
-STRIP_FAILED = "strip --strip-debug failed:\n{output}"
+STRIP_KEPT = ("  {count} ELF files keep their debug info ({files}): stripping them would change "
+              "what the loader maps, so they ship as they were")
 LDD_MISSING = "ldd was not found"
 LDD_HINT = "Install glibc's ldd (Debian: apt-get install libc-bin); twelve runs it on ELF files."
 
@@ -119,18 +122,101 @@ def elf_files(root: Path) -> list[Path]:
     return found
 
 
-def strip_debug_info(files: list[Path], log: Callable[[str], None]) -> None:
-    """``strip --strip-debug`` on ``files``; without binutils, say so and keep them whole."""
+def strip_debug_info(files: list[Path], log: Callable[[str], None]) -> list[Path]:
+    """``strip --strip-debug`` on ``files``, keeping a stripped file only if what the loader
+    maps of it is unchanged (``loaded_image``); every other file stays as it was, byte for byte.
+    Returns the files kept as they were.
+
+    GNU strip rewrites the layout of a file that patchelf already rewrote (auditwheel's
+    ``numpy.libs/``, ``scipy.libs/``, ``Pillow.libs/``...): it moves the segment patchelf added,
+    and the loader then refuses the library ("ELF load command address/offset not
+    page-aligned"). Debug sections are never mapped, so a correct strip changes no mapped byte.
+
+    Each file is stripped as a copy that replaces the original by rename, never in place: an
+    original hard-linked from a cache is never written to.
+    """
     strip = shutil.which("strip")
     if strip is None:
         log(STRIP_MISSING)
-        return
-    if not files:
-        return
-    result = subprocess.run([strip, "--strip-debug", *map(str, files)], capture_output=True,
-                            text=True, check=False)
-    if result.returncode != 0:
-        raise BuildError(STRIP_FAILED.format(output=(result.stdout + result.stderr).strip()[-4000:]))
+        return []
+    kept, copies = [], {}
+    try:
+        for path in files:
+            image = loaded_image(path)
+            if image is None:  # not an ELF file twelve can read: never modified
+                kept.append(path)
+                continue
+            copy = path.with_name(f".{path.name}.twelve-strip")
+            shutil.copy2(path, copy)
+            copies[path] = (copy, image)
+        _run_strip(strip, [copy for copy, _ in copies.values()])
+        for path, (copy, image) in copies.items():
+            if loaded_image(copy) == image:
+                os.replace(copy, path)
+            else:
+                kept.append(path)
+    finally:
+        for copy, _ in copies.values():
+            copy.unlink(missing_ok=True)
+    if kept:
+        log(STRIP_KEPT.format(count=len(kept), files=", ".join(sorted(p.name for p in kept)[:5])
+                              + (", ..." if len(kept) > 5 else "")))
+    return sorted(kept)
+
+
+def _run_strip(strip: str, files: list[Path]) -> None:
+    """One strip for all (fast); if it fails, one per file, so a file strip cannot read keeps
+    its copy unstripped (the comparison then keeps the original) and fails nothing else."""
+    for start in range(0, len(files), 500):  # bounded command lines
+        batch = files[start:start + 500]
+        if _strip(strip, batch).returncode != 0:
+            for path in batch:
+                _strip(strip, [path])
+
+
+def _strip(strip: str, files: list[Path]) -> subprocess.CompletedProcess:
+    return subprocess.run([strip, "--strip-debug", *map(str, files)], capture_output=True,
+                          check=False)
+
+
+def loaded_image(path: Path) -> tuple[bytes, str] | None:
+    """What the dynamic loader maps of an ELF file: its program header table and a digest of
+    every segment's bytes, with the ELF header's section-table fields (which strip changes
+    and the loader never reads) masked. None if ``path`` is not an ELF file this can read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if len(data) < 52 or data[:4] != ELF_MAGIC or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return None
+    is64, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    header = bytearray(data[:64 if is64 else 52])
+    if is64:
+        (phoff,), (ehsize, phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
+                                                 struct.unpack_from(order + "HHH", data, 52))
+        header[40:48], header[58:64] = bytes(8), bytes(6)  # e_shoff; e_shentsize/shnum/shstrndx
+        entry = order + "IIQQQQQQ"
+    else:
+        (phoff,), (ehsize, phentsize, phnum) = (struct.unpack_from(order + "I", data, 28),
+                                                 struct.unpack_from(order + "HHH", data, 40))
+        header[32:36], header[46:52] = bytes(4), bytes(6)
+        entry = order + "IIIIIIII"
+    table = data[phoff:phoff + phentsize * phnum]
+    if (phnum in (0, 0xFFFF) or phentsize < struct.calcsize(entry)
+            or len(table) != phentsize * phnum or ehsize != len(header)):
+        return None
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    for i in range(phnum):
+        fields = struct.unpack_from(entry, table, i * phentsize)
+        offset, filesz = (fields[2], fields[5]) if is64 else (fields[1], fields[4])
+        if offset + filesz > len(data):
+            return None
+        head = header[offset:min(offset + filesz, len(header))] if offset < len(header) else b""
+        digest.update(head)
+        digest.update(view[offset + len(head):offset + filesz])
+    return bytes(table), digest.hexdigest()
 
 
 def ldd(path: Path) -> list[LddEntry]:

@@ -56,7 +56,7 @@ from twelve.errors import BuildError
 __all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
            "check_relocatable", "check_dependency_libraries"]
 
-FORMAT_VERSION = 2   # 2: pycs of the modules compileall imports are hash-based too
+FORMAT_VERSION = 3   # 3: strip keeps a file whose mapped bytes it would change
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
 
 PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"
