@@ -34,6 +34,11 @@ PREFERRED = {"wsgi": ("gunicorn", "waitress", "granian", "hypercorn"),
 STEPS = ("assemble", "tar")
 DEFAULT_OVERLAY = "rel/overlays"  # like mix's rel/overlays: always copied first
 INTERFACES = ("wsgi", "asgi")
+NO_SERVER = ("no server: the release depends on none of " + ", ".join(SERVERS) + "; add one "
+             "to [project].dependencies (e.g. \"gunicorn>=22\" for WSGI, \"uvicorn>=0.30\" "
+             "for ASGI), or, for an app you wrap without editing its dependencies, to a "
+             "dependency group the release includes: [dependency-groups] release = "
+             "[\"gunicorn>=22\"] and tool.twelve.groups = [\"release\"]")
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,13 @@ SETTINGS: tuple[Setting, ...] = (
             "\"module:function\".", _check_processes),
     Setting("aliases", "table", {}, "[tool.twelve.aliases]: named command lists for "
             "`twelve run NAME`, usable as steps.", _check_aliases),
+    Setting("groups", "list[str]", [], "PEP 735 [dependency-groups] the release includes "
+            "besides [project].dependencies, resolved and locked with them: a server or "
+            "drivers for an app you wrap, without editing its dependencies."),
+    Setting("package", "bool", None, "Whether the project is a package of its own, built as "
+            "a wheel into lib/. Default: true when pyproject.toml has a [build-system] table, "
+            "false without one (as uv does): a project that only pins dependencies and "
+            "points app at a module of one of them."),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -183,6 +195,10 @@ class Project:
     processes: dict[str, str]
     aliases: dict[str, tuple[str, ...]]
     lock_file: Path | None = field(default=None)
+    package: bool = True    # build the project as a wheel (false: nothing of its own)
+    groups: tuple[str, ...] = ()  # [dependency-groups] the release includes
+    build_backend: str | None = None  # [build-system].build-backend; None without the table
+    tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
 
     @property
     def main_overlay(self) -> Path:
@@ -208,6 +224,8 @@ def load_project(root: Path) -> Project:
                         "app = \"module:app\"")
         tool = None
     values = _read_settings(tool or {}, problems)
+    meta["group_dependencies"] = read_groups(meta["dependency_groups"], values["groups"],
+                                             problems)
     if tool is not None and "app" not in tool:
         problems.append("tool.twelve.app is required: the WSGI/ASGI app, e.g. "
                         "app = \"hello.web:app\"")
@@ -222,19 +240,19 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
     if values["name"] is None and not RELEASE_NAME.match(name):
         problems.append(_check_name(name) + " (set tool.twelve.name)")
     apps = values["app"] if isinstance(values["app"], dict) else {}
-    server = values["server"] or _default_server(meta["dependencies"], apps)
+    release_deps = [*meta["dependencies"], *meta["group_dependencies"]]
+    server = values["server"] or _default_server(release_deps, apps)
     app = values["app"] if isinstance(values["app"], str) else _app_for(server, apps)
     if apps and server and not _serves_any(server, apps):
         problems.append(f"tool.twelve.server {server!r} serves none of the app table's "
                         f"interfaces ({', '.join(apps)}); choose another server or add an "
                         "app for it")
     if server is None:
-        problems.append("no server: the project depends on none of " + ", ".join(SERVERS)
-                        + "; add one to [project].dependencies (e.g. \"gunicorn>=22\" for "
-                        "WSGI, \"uvicorn>=0.30\" for ASGI) or set tool.twelve.server")
-    elif values["server"] and not _depends_on(meta["dependencies"], SERVER_PACKAGES[server]):
-        problems.append(f"tool.twelve.server is {server!r} but the project does not depend on "
-                        f"it; add \"{SERVER_PACKAGES[server]}\" to [project].dependencies")
+        problems.append(NO_SERVER)
+    elif values["server"] and not _depends_on(release_deps, SERVER_PACKAGES[server]):
+        problems.append(f"tool.twelve.server is {server!r} but the release does not depend on "
+                        f"it; add \"{SERVER_PACKAGES[server]}\" to [project].dependencies or "
+                        "to a dependency group in tool.twelve.groups")
     overlays = values["overlays"]
     overlays = [DEFAULT_OVERLAY, *([overlays] if isinstance(overlays, str) else overlays)]
     overlays = list(dict.fromkeys(os.path.normpath(o) for o in overlays))
@@ -257,7 +275,11 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         app=app, apps=apps, server=server, include_python=values["include_python"],
         steps=tuple(values["steps"]), overlays=tuple(overlay_paths), env_sh=paths["env_sh"],
         config_dir=paths["config_dir"], static_dir=paths["static_dir"], strip=values["strip"],
-        processes=processes, aliases=aliases, lock_file=lock if lock.is_file() else None)
+        processes=processes, aliases=aliases, lock_file=lock if lock.is_file() else None,
+        package=(values["package"] if values["package"] is not None
+                 else meta["build_backend"] is not None),
+        groups=tuple(values["groups"]), build_backend=meta["build_backend"],
+        tool_tables=tuple(sorted(meta["tool_tables"])))
 
 
 def _read_toml(path: Path) -> dict:
@@ -277,9 +299,15 @@ def _read_project_table(data: dict, problems: list[str]) -> dict:
     if not isinstance(project, dict):
         problems.append("[project] is missing; it needs at least name and version")
         project = {}
+    build_system = data.get("build-system")
     meta = {"name": project.get("name"), "version": project.get("version"),
             "dependencies": project.get("dependencies", []),
-            "requires_python": project.get("requires-python")}
+            "requires_python": project.get("requires-python"),
+            "build_backend": (build_system.get("build-backend", "setuptools.build_meta:__legacy__")
+                              if isinstance(build_system, dict) else None),
+            "dependency_groups": data.get("dependency-groups", {}),
+            "tool_tables": [k for k in tools] if isinstance(tools := data.get("tool"), dict)
+            else []}
     for key in ("name", "version"):
         if not isinstance(meta[key], str) or not meta[key]:
             dynamic = project.get("dynamic", [])
@@ -332,6 +360,40 @@ def _type_problem(setting: Setting, value: Any) -> str | None:
               "str|list[str]": "a string or a list of strings",
               "table": "a table", "str|table": "a string or a table"}[setting.kind]
     return f"must be {wanted}, got {type(value).__name__} {value!r}"
+
+
+def read_groups(tables: Any, names: list[str], problems: list[str]) -> list[str]:
+    """The requirements of the named PEP 735 dependency groups, ``include-group`` followed."""
+    if not isinstance(tables, dict):
+        problems.append("[dependency-groups] must be a table of lists")
+        return []
+    found: list[str] = []
+
+    def add(name: str, seen: tuple[str, ...]) -> None:
+        key = next((k for k in tables if normalise(k) == normalise(name)), None)
+        if key is None:
+            near = difflib.get_close_matches(name, list(tables), n=1)
+            problems.append(f"no dependency group {name!r} in [dependency-groups]"
+                            + (f"; did you mean {near[0]!r}?" if near else
+                               f"; add it, e.g. [dependency-groups] {name} = [\"gunicorn>=22\"]"))
+            return
+        if key in seen:
+            problems.append(f"dependency group {key!r} includes itself "
+                            f"({' -> '.join((*seen, key))})")
+            return
+        entries = tables[key]
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, str):
+                found.append(entry)
+            elif isinstance(entry, dict) and isinstance(entry.get("include-group"), str):
+                add(entry["include-group"], (*seen, key))
+            else:
+                problems.append(f"dependency group {key!r}: {entry!r} is neither a requirement "
+                                "string nor {include-group = \"NAME\"}")
+
+    for name in names:
+        add(name, ())
+    return found
 
 
 def _inside(root: Path, rel: str, key: str, problems: list[str]) -> Path:

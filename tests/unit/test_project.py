@@ -188,3 +188,56 @@ def test_an_app_table_serves_every_interface(tmp_path):
 ])
 def test_tables_of_the_wrong_type_are_problems_not_tracebacks(tmp_path, text, message):
     assert message in error(tmp_path, text)
+
+
+WRAPPER = """
+[project]
+name = "wrapper"
+version = "1.0.0"
+dependencies = ["some-wsgi-service>=1"]
+
+[dependency-groups]
+release = ["psycopg>=3", {include-group = "server"}]
+Server = ["gunicorn>=22"]
+dev = ["pytest"]
+
+[tool.twelve]
+app = "service.wsgi:app"
+groups = ["release"]
+"""
+
+
+def test_no_build_system_means_no_package_of_its_own(tmp_path):
+    project = load_project(write(tmp_path, WRAPPER))
+    assert project.package is False and project.build_backend is None
+    assert project.groups == ("release",)
+    assert project.server == "gunicorn"  # found through release → server (names normalised)
+    built = load_project(write(tmp_path, WRAPPER.replace(
+        "[project]", "[build-system]\nrequires = [\"hatchling\"]\n"
+        "build-backend = \"hatchling.build\"\n\n[project]")))
+    assert built.package is True and built.build_backend == "hatchling.build"
+    explicit = load_project(write(tmp_path, WRAPPER + "package = true\n"))
+    assert explicit.package is True
+
+
+@pytest.mark.parametrize("groups, message", [
+    ('["relase"]', "no dependency group 'relase' in [dependency-groups]; did you mean 'release'?"),
+    ('["prod"]', "no dependency group 'prod' in [dependency-groups]; add it, e.g. "
+                 "[dependency-groups] prod = [\"gunicorn>=22\"]"),
+])
+def test_unknown_groups_are_named(tmp_path, groups, message):
+    assert message in error(tmp_path, WRAPPER.replace('groups = ["release"]',
+                                                      f"groups = {groups}"))
+
+
+def test_a_group_that_includes_itself_is_a_problem(tmp_path):
+    text = WRAPPER.replace('Server = ["gunicorn>=22"]',
+                           'Server = ["gunicorn>=22", {include-group = "release"}]')
+    assert "includes itself (release -> Server -> release)" in error(tmp_path, text)
+
+
+def test_no_server_anywhere_points_to_a_dependency_group(tmp_path):
+    text = WRAPPER.replace('Server = ["gunicorn>=22"]', 'Server = ["six"]')
+    message = error(tmp_path, text)
+    assert "no server: the release depends on none of" in message
+    assert "tool.twelve.groups = [\"release\"]" in message

@@ -67,19 +67,22 @@ def uv_failure(what: str, fix: str, returncode: int, output: str) -> BuildError:
 
 def lock_requirements(project: Project, python: Path, out: Path) -> str:
     """Write pinned, hashed requirements to ``out``; return where they came from."""
+    groups = [arg for group in project.groups for arg in ("--group", group)]
     if project.lock_file is not None:
-        run_uv(["export", "--locked", "--no-dev", "--no-emit-project", "--no-header",
+        run_uv(["export", "--locked", "--no-dev", *groups, "--no-emit-project", "--no-header",
                 "--format", "requirements-txt", "--project", str(project.root), "-o", str(out),
                 "--quiet"],
                what="exporting uv.lock", cwd=project.root,
                fix="If uv.lock is out of date with pyproject.toml, run `uv lock` and commit it.")
         source = "uv.lock"
     else:
-        run_uv(["pip", "compile", str(project.root / "pyproject.toml"), "--generate-hashes",
-                "--python", str(python), "--no-header", "--quiet", "-o", str(out)],
-               what="resolving [project].dependencies", cwd=project.root,
+        run_uv(["pip", "compile", str(project.root / "pyproject.toml"), *groups,
+                "--generate-hashes", "--python", str(python), "--no-header", "--quiet",
+                "-o", str(out)],
+               what="resolving [project].dependencies"
+                    + "".join(f" and group {g}" for g in project.groups), cwd=project.root,
                fix="Check the requirement names and versions in [project].dependencies "
-                   "(or add a uv.lock with `uv lock`).")
+                   "and the dependency groups (or add a uv.lock with `uv lock`).")
         source = "[project].dependencies"
     out.write_text(_without_excluded(out.read_text()))
     return source
@@ -100,14 +103,17 @@ class AppWheelBuild:
     wait for a backend)."""
 
     WHAT = "building {name} as a wheel"
-    FIX = "Check [build-system] in pyproject.toml: `uv build --wheel` must work."
+    FIX = ("Fix what the build backend says above (`uv build --wheel` must work). A project "
+           "with no package of its own needs no [build-system] (or set "
+           "tool.twelve.package = false).")
 
     def __init__(self, project: Project, python: Path, out_dir: Path) -> None:
         self.name, self.out_dir = project.dist_name, out_dir
         self.output = tempfile.TemporaryFile(mode="w+")  # not a pipe: nothing can block on it
         self.proc = subprocess.Popen(
+            # No --quiet: it would hide the backend's own error lines, which a failure shows.
             [uv_binary(), "build", "--wheel", "--out-dir", str(out_dir), "--python",
-             str(python), "--quiet", str(project.root)],
+             str(python), str(project.root)],
             cwd=project.root, env=uv_environ(), text=True, stdin=subprocess.DEVNULL,
             stdout=self.output, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own group: cancel() stops the backend it runs too
@@ -162,11 +168,14 @@ def parse_requirements(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     return pinned
 
 
-def installed_packages(lib: Path, requirements: str, app_wheel: Path) -> list[Package]:
+def installed_packages(lib: Path, requirements: str,
+                       app_wheel: Path | None) -> list[Package]:
     """Every distribution in ``lib``, with the hashes it was pinned to."""
     pinned = parse_requirements(requirements)
-    app_hash = "sha256:" + hashlib.sha256(app_wheel.read_bytes()).hexdigest()
-    app_name = normalise(app_wheel.name.split("-", 1)[0])
+    app_hash, app_name = None, None
+    if app_wheel is not None:  # None: the project has no package of its own
+        app_hash = "sha256:" + hashlib.sha256(app_wheel.read_bytes()).hexdigest()
+        app_name = normalise(app_wheel.name.split("-", 1)[0])
     packages = []
     for meta in sorted(lib.glob("*.dist-info/METADATA")):
         headers = HeaderParser().parsestr(meta.read_text(encoding="utf-8", errors="replace"))

@@ -28,6 +28,9 @@ from twelve.runtime.config import store as runtime_config
 
 Log = Callable[[str], None]
 
+NO_PACKAGE = ("* no package of its own to build ({why}): lib/ holds the locked dependencies, "
+              "and app names a module of one of them")
+
 
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -217,6 +220,12 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     longest part of a warm build, in its own process), then install the wheel; return every
     package and the files the app's wheel installed."""
     project = release.project
+    if not project.package:
+        log(NO_PACKAGE.format(why="tool.twelve.package = false" if project.build_backend
+                              else "no [build-system] in pyproject.toml"))
+        pinned = link_locked_packages(release, python, info, lib, work, known, log,
+                                      before_install=lambda: None)
+        return deps.installed_packages(lib, pinned, None), []
     log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
     building = deps.AppWheelBuild(project, python, work / "wheel")
     try:
@@ -238,7 +247,8 @@ def link_locked_packages(release: Release, python: Path, info, lib: Path, work: 
     project = release.project
     requirements = work / "requirements.txt"
     source = "uv.lock" if project.lock_file else "[project].dependencies"
-    log(f"* resolving dependencies from {source}")
+    groups = "".join(f" + group {group}" for group in project.groups)
+    log(f"* resolving dependencies from {source}{groups}")
     deps.lock_requirements(project, python, requirements)
     pinned = requirements.read_text()
     python_id = (f"{info.version}-{info.soabi}-{info.platform}" if info

@@ -93,6 +93,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     project = _load(args)
     write_files(project.root, init.init_files(project), force=args.force, log=_log)
+    init.keep_buildable(project, _log)
     _log(init.next_steps(project))
     return OK
 
