@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean bench-digest bench bench-quick bench-tools
+.PHONY: demo test setup clean bench-digest bench-scrub bench bench-quick bench-tools
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ test: $(STAMP) $(NODE_STAMP)
 # twelve digest on 5,000 generated files: files/s, parallel against single-threaded.
 bench-digest: $(STAMP)
 	$(BIN)/python benchmarks/digest.py
+
+# Scrubbing a 120 KB secret from a config error's message, against a 64-char one, new and old.
+bench-scrub: $(STAMP)
+	$(BIN)/python benchmarks/scrub.py
 
 # twelve against PyInstaller, pex, shiv and a venv on examples/hello (benchmarks/README.md):
 # writes benchmarks/results/latest.{md,json,png}. The peers live in their own venv, wrk comes

@@ -118,14 +118,36 @@ class Recorder:
         forms = {form for secret in self._secrets
                  for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1],
                               repr(secret.encode("utf-8", "replace"))[2:-1])}
-        # Longest first, so a secret that contains another is replaced whole.
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, NOT_SHOWN)
-            shortest = min(len(form), SCRUB_PREFIX)
-            for end in range(len(form) - 1, shortest - 1, -1):
-                if form[:end] in text:
-                    text = text.replace(form[:end], NOT_SHOWN)
+        # Longest first, so a secret that contains another is replaced whole; equal lengths
+        # in a fixed order, so the result does not depend on the set's (hash) order.
+        for form in sorted(forms, key=lambda form: (-len(form), form)):
+            text = _scrub_form(text, form)
         return text
+
+
+def _scrub_form(text: str, form: str) -> str:
+    """``text`` with ``form`` replaced, then every prefix of it of at least SCRUB_PREFIX
+    characters, longest first: each prefix replaced everywhere before the next shorter one.
+
+    Trying every length would be quadratic (a 120 KB secret: 120,000 slices and searches).
+    Only the lengths that occur change anything, and if a prefix occurs so does every shorter
+    one, so a binary search finds the longest prefix that occurs; it is replaced, and the
+    search goes on below it: one binary search per length that occurs (almost always none or
+    one) instead of a search per length.
+    """
+    text = text.replace(form, NOT_SHOWN)
+    shortest, below = min(len(form), SCRUB_PREFIX), len(form) - 1
+    while below >= shortest and form[:shortest] in text:
+        low, high = shortest, below  # form[:low] occurs; the longest that does is <= high
+        while low < high:
+            middle = (low + high + 1) // 2
+            if form[:middle] in text:
+                low = middle
+            else:
+                high = middle - 1
+        text = text.replace(form[:low], NOT_SHOWN)
+        below = low - 1
+    return text
 
 
 _recorder: Recorder | None = None
