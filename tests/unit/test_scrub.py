@@ -3,10 +3,13 @@ secret (up to a log factor), with the same result as the quadratic algorithm it 
 from __future__ import annotations
 
 import json
+import random
+import string
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -15,20 +18,40 @@ from twelve.runtime.config.env import NOT_SHOWN, SCRUB_PREFIX, Recorder
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "scrub.py"
 
 
-def reference_scrub(secrets: set[str], text: str) -> str:
-    """The algorithm before issue 12, kept as the specification: every prefix length of every
-    form tried, longest first (quadratic in the secret's length). Forms of equal length in the
-    same fixed order as the new one (the old order was the set's hash order)."""
+def _forms(secrets) -> list[str]:
     forms = {form for secret in secrets
              for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1],
                           repr(secret.encode("utf-8", "replace"))[2:-1])}
-    for form in sorted(forms, key=lambda form: (-len(form), form)):
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+def old_scrub(secrets: set[str], text: str) -> str:
+    """The algorithm before issue 12: every prefix length of every form tried, form by form,
+    longest form first (quadratic in the secret's length). Forms of equal length in the same
+    fixed order as the new one (the old order was the set's hash order)."""
+    for form in _forms(secrets):
         text = text.replace(form, NOT_SHOWN)
         shortest = min(len(form), SCRUB_PREFIX)
         for end in range(len(form) - 1, shortest - 1, -1):
             if form[:end] in text:
                 text = text.replace(form[:end], NOT_SHOWN)
     return text
+
+
+def reference_scrub(secrets: set[str], text: str) -> str:
+    """The specification, as plainly (and slowly) as it can be written: the old algorithm with
+    the lengths outermost, so the longest piece of any form goes first."""
+    forms = _forms(secrets)
+    for length in range(max(map(len, forms)), 0, -1):
+        for form in forms:
+            if length == len(form) or SCRUB_PREFIX <= length < len(form):
+                text = text.replace(form[:length], NOT_SHOWN)
+    return text
+
+
+def plain(secret: str) -> bool:
+    """Whether every form of the secret is the secret as written."""
+    return len(_forms({secret})) == 1
 
 
 def scrub(secrets, text: str) -> str:
@@ -76,10 +99,43 @@ def test_scrub_matches_the_reference(case):
     assert scrub(secrets, text) == reference_scrub(secrets, text)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(ALPHABET.replace("\\", "").replace("'", ""), min_size=1,
+                        max_size=14).filter(plain), min_size=1, max_size=3),
+       st.data())
+def test_scrub_matches_the_old_algorithm_where_it_did_not_leak(secrets, data):
+    """Secrets whose forms are all the secret as written (no escapes): the old algorithm
+    scrubbed them right, and the new one gives the same result."""
+    pieces = data.draw(st.lists(st.sampled_from(secrets).flatmap(
+        lambda s: st.integers(0, len(s)).map(lambda n: s[:n])) | st.text(ALPHABET, max_size=6),
+        max_size=8))
+    text = "".join(pieces)
+    assert scrub(set(secrets), text) == old_scrub(set(secrets), text)
+
+
+@pytest.mark.parametrize("secret", ["abcdefgh\\ijklmnopqrstuvwxyz", "abcdefgh\u00e9-ijklmnopqrst",
+                                    "abcdefgh'\"ijklmnopqrstuvwx"])
+def test_a_secret_with_escapes_quoted_as_written_is_hidden_whole(secret):
+    """The old algorithm hid only the part before the first escaped character."""
+    text = f"invalid value: {secret}"
+    assert old_scrub({secret}, text) != "invalid value: " + NOT_SHOWN
+    assert scrub({secret}, text) == "invalid value: " + NOT_SHOWN
+    assert scrub({secret}, f"cut: {secret[:-3]}!") == f"cut: {NOT_SHOWN}!"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(secret_text, min_size=1, max_size=3), st.text(ALPHABET, max_size=60))
 def test_scrub_matches_the_reference_on_any_text(secrets, text):
     assert scrub(set(secrets), text) == reference_scrub(set(secrets), text)
+
+
+def test_a_120_kb_secret_is_hidden_whole_escaped_and_cut_short():
+    secret = "".join(random.Random(12).choices(string.ascii_letters + "'\"", k=120_000))
+    assert repr(secret)[1:-1] != secret, "repr escapes its quotes"
+    text = (f"whole {secret} repr {secret!r} cut {repr(secret)[:50_000]}... "
+            f"short {secret[:SCRUB_PREFIX - 1]}|")
+    assert scrub({secret}, text) == (f"whole {NOT_SHOWN} repr '{NOT_SHOWN}' cut '{NOT_SHOWN}... "
+                                     f"short {secret[:SCRUB_PREFIX - 1]}|")
 
 
 def test_a_120_kb_secret_of_one_repeated_character():

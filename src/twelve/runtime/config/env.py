@@ -118,36 +118,54 @@ class Recorder:
         forms = {form for secret in self._secrets
                  for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1],
                               repr(secret.encode("utf-8", "replace"))[2:-1])}
-        # Longest first, so a secret that contains another is replaced whole; equal lengths
-        # in a fixed order, so the result does not depend on the set's (hash) order.
-        for form in sorted(forms, key=lambda form: (-len(form), form)):
-            text = _scrub_form(text, form)
-        return text
+        return _scrub_forms(text, sorted(forms, key=lambda form: (-len(form), form)))
 
 
-def _scrub_form(text: str, form: str) -> str:
-    """``text`` with ``form`` replaced, then every prefix of it of at least SCRUB_PREFIX
-    characters, longest first: each prefix replaced everywhere before the next shorter one.
+def _scrub_forms(text: str, forms: list[str]) -> str:
+    """``text`` with every form replaced, and every prefix of a form of at least SCRUB_PREFIX
+    characters (a message that cut the secret short), longest piece first across all forms.
+
+    Longest first across forms, not form by form: the repr() of a secret with a backslash is
+    longer than the secret, and its prefix up to the backslash is a prefix of the secret too,
+    so form by form it hid only that prefix of the secret as written and left the rest shown.
+    Equal lengths go in the order of ``forms``.
 
     Trying every length would be quadratic (a 120 KB secret: 120,000 slices and searches).
     Only the lengths that occur change anything, and if a prefix occurs so does every shorter
-    one, so a binary search finds the longest prefix that occurs; it is replaced, and the
-    search goes on below it: one binary search per length that occurs (almost always none or
-    one) instead of a search per length.
+    one, so a binary search per form finds the longest that occurs: one round of searches per
+    length that occurs (almost always none or one) instead of a search per length.
     """
-    text = text.replace(form, NOT_SHOWN)
-    shortest, below = min(len(form), SCRUB_PREFIX), len(form) - 1
-    while below >= shortest and form[:shortest] in text:
-        low, high = shortest, below  # form[:low] occurs; the longest that does is <= high
-        while low < high:
-            middle = (low + high + 1) // 2
-            if form[:middle] in text:
-                low = middle
-            else:
-                high = middle - 1
-        text = text.replace(form[:low], NOT_SHOWN)
-        below = low - 1
-    return text
+    below = max(map(len, forms), default=0)
+    while True:
+        length = max((_longest_prefix_in(text, form, below) for form in forms), default=0)
+        if length == 0:
+            return text
+        for form in forms:
+            if _counts(form, length) and form[:length] in text:
+                text = text.replace(form[:length], NOT_SHOWN)
+        below = length - 1
+
+
+def _counts(form: str, length: int) -> bool:
+    """Whether ``form[:length]`` is hidden: the whole form, or a prefix long enough."""
+    return length == len(form) or SCRUB_PREFIX <= length < len(form)
+
+
+def _longest_prefix_in(text: str, form: str, most: int) -> int:
+    """The longest prefix of ``form`` that is hidden, at most ``most`` long and in ``text``;
+    0 if none is."""
+    if len(form) < SCRUB_PREFIX:
+        return len(form) if len(form) <= most and form in text else 0
+    low, high = SCRUB_PREFIX, min(most, len(form))
+    if low > high or form[:low] not in text:
+        return 0
+    while low < high:  # form[:low] is in text; the longest that is, at most high long
+        middle = (low + high + 1) // 2
+        if form[:middle] in text:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 _recorder: Recorder | None = None
