@@ -39,6 +39,7 @@ NO_SERVER = ("no server: the release depends on none of " + ", ".join(SERVERS) +
              "for ASGI), or, for an app you wrap without editing its dependencies, to a "
              "dependency group the release includes: [dependency-groups] release = "
              "[\"gunicorn>=22\"] and tool.twelve.groups = [\"release\"]")
+DOTTED_KEY = re.compile(r"^[^.\s]+(\.[^.\s]+)+$")  # app.key, app.table.key
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,14 @@ def _check_aliases(value: dict) -> str | None:
     return None
 
 
+def _check_secret_guard_allow(value: list[str]) -> str | None:
+    for key in value:
+        if not DOTTED_KEY.match(key):
+            return (f"{key!r} is not a dotted build config key; name the app and the key, "
+                    "e.g. secret_guard_allow = [\"hello.signing_salt\"]")
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("app", "str|table", None, "The WSGI or ASGI application: \"module:attr\" or "
             "\"module:factory()\"; or a table { wsgi = …, asgi = … } when the app has both "
@@ -168,6 +177,10 @@ SETTINGS: tuple[Setting, ...] = (
             "a wheel into lib/. Default: true when pyproject.toml has a [build-system] table, "
             "false without one (as uv does): a project that only pins dependencies and "
             "points app at a module of one of them."),
+    Setting("secret_guard_allow", "list[str]", [], "Build config keys (dotted: "
+            "\"app.key\", \"app.table.key\") the secret guard lets through although their "
+            "value looks like a secret; each key exactly, never a pattern. See the secret "
+            "guard in docs/releases.md.", _check_secret_guard_allow),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -199,6 +212,7 @@ class Project:
     groups: tuple[str, ...] = ()  # [dependency-groups] the release includes
     build_backend: str | None = None  # [build-system].build-backend; None without the table
     tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
+    secret_guard_allow: tuple[str, ...] = field(default=())
 
     @property
     def main_overlay(self) -> Path:
@@ -279,7 +293,8 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         package=(values["package"] if values["package"] is not None
                  else meta["build_backend"] is not None),
         groups=tuple(values["groups"]), build_backend=meta["build_backend"],
-        tool_tables=tuple(sorted(meta["tool_tables"])))
+        tool_tables=tuple(sorted(meta["tool_tables"])),
+        secret_guard_allow=tuple(values["secret_guard_allow"]))
 
 
 def _read_toml(path: Path) -> dict:

@@ -117,6 +117,29 @@ def test_a_step_that_raises_is_one_message_not_a_traceback(built):
     assert_untouched(release, before)
 
 
+LITERAL_SECRET = "kP3v9QzL2mX7wR4tY8uN1bJ6cH5dF0gSaE2qW9rT4yU7iO3pA6sD1fG8hJ5kL0zX"
+
+
+def test_a_literal_secret_in_the_build_config_fails_even_quiet(built):
+    """config/prod.py is frozen into build_config.json: a secret written there would ship."""
+    project, release = built
+    before = tree_digest(release)
+    original = edit(project / "config" / "prod.py", 'greeting="Hello")',
+                    f'greeting="Hello", secret_key_base="{LITERAL_SECRET}")')
+    try:
+        proc = twelve("release", "--overwrite", "--quiet", cwd=project,
+                      env={"TWELVE_ENV": "prod"}, check=False)
+    finally:
+        (project / "config" / "prod.py").write_text(original)
+    assert proc.returncode == 1, proc.stderr
+    assert ("config/prod.py sets hello.secret_key_base to a literal secret (named like a "
+            "secret)") in proc.stderr
+    assert 'env.secret("SECRET_KEY_BASE")' in proc.stderr and "Traceback" not in proc.stderr
+    assert LITERAL_SECRET not in proc.stdout + proc.stderr
+    assert LITERAL_SECRET[:8] not in proc.stdout + proc.stderr
+    assert_untouched(release, before)
+
+
 SLOW_BACKEND = """\
 import time
 

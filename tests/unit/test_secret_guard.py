@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,147 @@ def test_literal_secret_names_are_read_without_running_runtime_py(tmp_path):
     assert literal_secret_names(runtime_py) is None, "an imported module may read secrets"
     runtime_py.write_text('from twelve import env\nread = env.secret\nread("A")\n')
     assert literal_secret_names(runtime_py) is None
+
+
+# --- literal secrets in the build config (issue 12) ------------------------------------------
+
+GENERATED = "kP3v9QzL2mX7wR4tY8uN1bJ6cH5dF0gSaE2qW9rT4yU7iO3pA6sD1fG8hJ5kL0zX"  # gen.secret-like
+SHORT_RANDOM = "q8ZxT2mLp9RvW4kNc7Hs"  # 20 characters
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("secret_key_base", GENERATED, secret_guard.BY_NAME),
+    ("SECRET_KEY", "django-insecure-k2#x9!f@3v&j7q)w0+e^r5t%y8u*i1o(p4a6s_d$f=g",
+     secret_guard.BY_NAME),
+    ("db_password", "hunter2hunter2", secret_guard.BY_NAME),
+    ("smtp_password", "correct horse battery staple", secret_guard.BY_NAME),
+    ("api_token", "tok-1234567890", secret_guard.BY_NAME),
+    ("stripe_apikey", "sk_live_51H8bZ2CjkX9YqLmNpQr", secret_guard.BY_NAME),
+    ("aws_credentials", "AKIAIOSFODNN7-wJalrXUtnFEMI", secret_guard.BY_NAME),
+    ("database_url", "postgresql://app:Xk29-vLq81z@db.internal:5432/app", secret_guard.BY_URL),
+    ("sentry_dsn", "https://user:pa%24%24word-1234@sentry.io/42", secret_guard.BY_URL),
+    ("signing", GENERATED, secret_guard.BY_ENTROPY),
+    ("upstream", SHORT_RANDOM, secret_guard.BY_ENTROPY),
+    ("aws_secret_access", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzZ09q", secret_guard.BY_NAME),
+    ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+     secret_guard.BY_ENTROPY),
+])
+def test_a_literal_secret_is_found(key, value, reason):
+    assert secret_guard.looks_like_secret(key, value) == reason
+
+
+@pytest.mark.parametrize("key, value", [
+    ("env", "prod"), ("greeting", "Hello, world! Welcome to our site."),
+    ("database_url", "sqlite:////var/lib/app/app.db"),
+    ("database_url", "postgresql://app@db.internal:5432/app"),
+    ("database_url", "postgres://postgres:postgres@localhost/app"),  # user = password
+    ("database_url", "postgresql://user:password@localhost:5432/app"),
+    ("broker", "amqp://guest:guest@localhost//"),
+    ("static_root", "/var/lib/app/static/assets"), ("templates", "./templates/emails"),
+    ("secret_key_base", ""), ("secret_key_base", "dev"), ("api_key", "x"),
+    ("secret_key_base", "<64 random characters>"), ("secret_key_base", "${SECRET_KEY_BASE}"),
+    ("secret_key_base", "changeme-please"), ("db_password", "********"),
+    ("api_token", "your-token-here"), ("secret_key", "not-a-real-one-example"),
+    ("password_file", "/run/secrets/db"), ("csrf_token_name", "csrftoken-v2"),
+    ("token_header", "Authorization"), ("token_url", "https://auth.example.com/token"),
+    ("secret_key_env", "SECRET_KEY_BASE"),
+    ("PASSWORD_HASHERS", "django.contrib.auth.hashers.PBKDF2PasswordHasher"),
+    ("revision", "1eb90a9f3c2d4e5f6a7b8c9d0e1f2a3b4c5d6e7f"),  # hex: one case only
+    ("instance", "123e4567-e89b-12d3-a456-426614174000"),
+    ("settings", "hello_django.settings.production"), ("app", "hello.web:create_app()"),
+    ("cache_prefix", "my-application-cache-prefix-v2"),
+    ("user_agent", "Mozilla/5.0 (X11; Linux x86_64)"),
+    ("access_key_id", "AKIAIOSFODNN7EXAMPLE"),
+])
+def test_ordinary_values_are_no_secrets(key, value):
+    assert secret_guard.looks_like_secret(key, value) is None
+
+
+def test_random_strings_of_twenty_characters_and_more_pass_the_entropy_bar():
+    import random
+    import string
+
+    rng = random.Random(12)
+    for length in (20, 32, 64, 100):
+        for _ in range(200):
+            value = "".join(rng.choices(string.ascii_letters + string.digits + "-_", k=length))
+            if secret_guard._random_looking(value) or not (
+                    any(c.isdigit() for c in value) and any(c.islower() for c in value)
+                    and any(c.isupper() for c in value)):
+                continue
+            pytest.fail(f"a random {length}-character string passed as no secret: {value}")
+
+
+def test_literal_secrets_are_found_at_any_depth_and_in_lists():
+    config = {"app": {"greeting": "hi", "secret_key_base": GENERATED,
+                      "db": {"url": "postgresql://app:Xk29-vLq81z@db/app", "pool": 5},
+                      "fallback_keys": ["short", GENERATED], "debug": False}}
+    assert secret_guard.literal_secrets(config) == [
+        ("app.secret_key_base", secret_guard.BY_NAME), ("app.db.url", secret_guard.BY_URL),
+        ("app.fallback_keys", secret_guard.BY_ENTROPY)]
+
+
+def test_a_literal_secret_fails_naming_file_and_key_never_the_value(tmp_path):
+    release = staging_release(tmp_path, build_config={"app": {"secret_key_base": GENERATED}})
+    with pytest.raises(BuildError) as info:
+        check(release, {})
+    error = info.value
+    assert error.message == ("releases/1.0/build_config.json sets app.secret_key_base to a "
+                             "literal secret (named like a secret); build_config.json would "
+                             "ship it in clear text")
+    assert 'config("app", secret_key_base=env.secret("SECRET_KEY_BASE"))' in error.hint
+    assert 'secret_guard_allow = ["app.secret_key_base"]' in error.hint
+    assert "previous release is unchanged" in error.hint
+    assert GENERATED not in error.render()
+
+
+def test_the_file_that_sets_the_key_is_named(tmp_path):
+    from types import SimpleNamespace
+
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "config.py").write_text('config("app", greeting="hi", api_key="x")\n')
+    (config_dir / "prod.py").write_text(f'config("app", **{{"api_key": {GENERATED!r}}})\n'
+                                        f'config("app", signing={SHORT_RANDOM!r})\n')
+    release = staging_release(tmp_path, build_config={"app": {
+        "api_key": GENERATED, "signing": SHORT_RANDOM, "other": "s3cr3tValue9Xq2Lm8Zp4Tn"}})
+    release = replace(release, project=SimpleNamespace(
+        root=tmp_path, config_dir=config_dir, secret_guard_allow=()))
+    with pytest.raises(BuildError) as info:
+        check(release, {})
+    assert info.value.message == (
+        "3 build config keys are set to literal secrets; build_config.json would ship them in "
+        "clear text:\n"
+        "  app.api_key  (config/prod.py: named like a secret)\n"
+        "  app.signing  (config/prod.py: a long random-looking string)\n"
+        "  app.other  (releases/1.0/build_config.json: a long random-looking string)")
+    assert all(v not in info.value.render() for v in (GENERATED, SHORT_RANDOM))
+
+
+def test_an_allowed_key_passes_and_is_not_warned_about(tmp_path):
+    from types import SimpleNamespace
+
+    release = staging_release(tmp_path, build_config={"app": {"secret_key_base": GENERATED,
+                                                               "api_key": "x"}})
+    release = replace(release, project=SimpleNamespace(
+        root=tmp_path, config_dir=tmp_path / "config",
+        secret_guard_allow=("app.secret_key_base",)))
+    assert check(release, {}) == [secret_guard.KEY_WARNING.format(key="app.api_key")]
+    release = replace(release, project=SimpleNamespace(
+        root=tmp_path, config_dir=tmp_path / "config", secret_guard_allow=("app.secret",)))
+    with pytest.raises(BuildError):
+        check(release, {})  # exactly the key: no prefix, no pattern
+
+
+def test_secret_guard_allow_is_a_list_of_dotted_keys(tmp_path):
+    from twelve.errors import ProjectError
+    from twelve.project import load_project
+
+    pyproject = ('[project]\nname = "app"\nversion = "1.0"\ndependencies = ["gunicorn"]\n'
+                 '[tool.twelve]\napp = "app.web:app"\nsecret_guard_allow = {allow}\n')
+    (tmp_path / "pyproject.toml").write_text(pyproject.format(allow='["app.signing_salt"]'))
+    assert load_project(tmp_path).secret_guard_allow == ("app.signing_salt",)
+    (tmp_path / "pyproject.toml").write_text(pyproject.format(allow='["signing_salt"]'))
+    with pytest.raises(ProjectError, match=r"tool.twelve.secret_guard_allow: 'signing_salt' "
+                                           r"is not a dotted build config key"):
+        load_project(tmp_path)

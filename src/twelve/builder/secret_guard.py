@@ -19,12 +19,23 @@ release and its tarball. So, once the release is assembled:
    build for nothing; real secrets are long (``twelve gen.secret`` gives 64 characters).
 3. A leak fails the build (``BuildError``, exit 1) naming the variable and the file, never the
    value. ``secret_looking_keys`` finds build config keys named like secrets, for a warning.
+
+Before all that, and whatever the environment: ``literal_secrets`` fails the build on a value
+of the build config (``config/config.py``, ``config/ENV.py``, frozen into ``build_config.json``)
+that looks like a secret written into the file itself, by ``looks_like_secret``'s rule (below,
+and in docs/releases.md), unless ``[tool.twelve] secret_guard_allow`` lists its dotted key.
+All of it runs while the release is still the staging directory, so a failure publishes
+nothing and the previous release stays as it was.
 """
 from __future__ import annotations
 
+import ast
 import json
+import math
+import re
 import subprocess
 import tempfile
+from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable
@@ -36,7 +47,28 @@ from twelve.runtime.config.env import is_set
 
 MIN_LENGTH = 8
 # Names that look like secrets. *SECRET* rather than *_SECRET: it also catches secret_key_base.
-SECRET_KEY_PATTERNS = ("*_KEY", "*SECRET*", "*PASSWORD*", "*TOKEN*")
+SECRET_KEY_PATTERNS = ("*_KEY", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*PASSPHRASE*",
+                       "*TOKEN*", "*APIKEY*", "*CREDENTIAL*", "*_PWD")
+# ... unless the name says the value tells where a secret is or what it is called, not what it is
+# (password_file = "/run/secrets/db", token_header = "Authorization").
+REFERENCE_KEY_SUFFIXES = ("_NAME", "_HEADER", "_FILE", "_PATH", "_DIR", "_URL", "_ENV", "_VAR")
+# A random-looking value, whatever its key: at least this long, with a lowercase letter, an
+# uppercase letter and a digit, and at least ENTROPY_SHARE of the most Shannon entropy per
+# character a string of its length can have over a 64-character alphabet (log2 min(len, 64)).
+# Random base64/alphanumeric strings of 20-64 characters that have all three kinds of character
+# pass it in more than 99.9% of draws; words with a digit, paths, URLs, dotted names, hex
+# digests and UUIDs (one case only) do not. See docs/releases.md.
+ENTROPY_MIN_LENGTH = 20
+ENTROPY_SHARE = 0.8
+# Values no one means as a secret: the whole value, or a word in it (any case).
+PLACEHOLDERS = frozenset({"password", "passw0rd", "secret", "postgres", "changeme", "none",
+                          "null", "unset", "todo", "fixme"})
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "change-this", "placeholder",
+                     "example", "dummy", "redacted", "your-", "your_")
+DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*([.:][A-Za-z_]\w*)+(\(\))?$")  # hello.web:app
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")  # secret_key_env = "SECRET_KEY_BASE"
+BY_NAME, BY_URL, BY_ENTROPY = ("named like a secret", "a URL with a password",
+                               "a long random-looking string")
 LISTED = 20  # leaks named in one error; the count covers them all
 
 LEAK = "the value of the secret {name} is in {file}"
@@ -48,6 +80,14 @@ LEAK_HINT = ("{names} {verb} read with env.secret by config/runtime.py and set i
              "unchanged.")
 NOT_EVALUATED = ("  warning: the secret guard could not evaluate config/runtime.py, so it "
                  "checked no secret:\n{detail}")
+LITERAL = ("{file} sets {key} to a literal secret ({reason}); build_config.json would ship "
+           "it in clear text")
+LITERALS = ("{count} build config keys are set to literal secrets; build_config.json would "
+            "ship them in clear text:")
+LITERAL_HINT = ("Read secrets at boot instead: in config/runtime.py, e.g. config(\"{app}\", "
+                "{name}=env.secret(\"{variable}\")), with {variable} set where the release "
+                "runs. If it is no secret, allow it by key in pyproject.toml: [tool.twelve] "
+                "secret_guard_allow = [\"{key}\"]. The previous release is unchanged.")
 KEY_WARNING = ("  warning: build config key {key} looks like a secret; build_config.json ships "
                "in clear text: read secrets at boot with env.secret in config/runtime.py")
 
@@ -72,8 +112,14 @@ Log = Callable[[str], None]
 
 def check_release(release: Release, python: str, environ, log: Log) -> None:
     """Fail the build if a secret's value is in the staging release; warn about keys."""
+    allowed = set(release.project.secret_guard_allow) if release.project else set()
+    found = [(key, reason) for key, reason in literal_secrets(release.build_config)
+             if key not in allowed]
+    if found:
+        raise literal_error(found, release)
     for key in secret_looking_keys(release.build_config):
-        log(KEY_WARNING.format(key=key))
+        if key not in allowed:
+            log(KEY_WARNING.format(key=key))
     runtime_py = release.version_dir / "runtime.py"
     if not runtime_py.is_file():
         return
@@ -100,7 +146,6 @@ def literal_secret_names(runtime_py: Path) -> set[str] | None:
     than as such a call, or an import of anything but the standard library and twelve (an
     imported module may read secrets of its own).
     """
-    import ast
     import sys
 
     try:
@@ -188,3 +233,137 @@ def secret_looking_keys(config: dict, prefix: str = "") -> list[str]:
         if isinstance(value, dict):
             found += secret_looking_keys(value, path + ".")
     return found
+
+
+def literal_secrets(config: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, reason) for every string of ``config`` (at any depth, in lists too: named
+    by the list's key) that ``looks_like_secret``."""
+    found = []
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found += literal_secrets(value, path + ".")
+            continue
+        for item in _strings(value):
+            reason = looks_like_secret(str(key), item)
+            if reason:
+                found.append((path, reason))
+                break
+    return found
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def looks_like_secret(key: str, value: str) -> str | None:
+    """Why ``value``, set under ``key``, looks like a secret written in clear; None if not.
+
+    1. A URL with a password (``postgresql://app:s3cr3t-pw@db/app``), whatever the key.
+    2. Else, nothing that names a place or a thing is a secret: a path (``/``, ``./``, ``../``,
+       ``~/``), a URL, a dotted name (``hello.web:app``; unless random-looking as in 4, like
+       a JWT), an environment variable's name; nor is a placeholder (shorter than
+       MIN_LENGTH, one character repeated, ``<...>``/``{...}``/``${...}``/``[...]``, one of
+       PLACEHOLDERS, or with one of PLACEHOLDER_WORDS in it).
+    3. A key named like a secret (SECRET_KEY_PATTERNS, unless it ends in one of
+       REFERENCE_KEY_SUFFIXES): any other value.
+    4. Any key: one word of ENTROPY_MIN_LENGTH characters or more with a lowercase and an
+       uppercase letter and a digit, and Shannon entropy of at least ENTROPY_SHARE of
+       log2(min(length, 64)) bits per character.
+    """
+    text = value.strip()
+    password = _url_password(text)
+    if password is not None:
+        user = text.split("://", 1)[1].split(":", 1)[0]
+        return BY_URL if password != user and not _placeholder(password) else None
+    if _reference(text) or _placeholder(text):
+        return None
+    name = key.upper()
+    if (any(fnmatchcase(name, pattern) for pattern in SECRET_KEY_PATTERNS)
+            and not name.endswith(REFERENCE_KEY_SUFFIXES)):
+        return BY_NAME
+    return BY_ENTROPY if _random_looking(text) else None
+
+
+def _url_password(text: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    if "://" not in text or "@" not in text:
+        return None
+    try:
+        password = urlsplit(text).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def _reference(text: str) -> bool:
+    # A JWT is three dot-separated words too, but random ones.
+    dotted = bool(DOTTED_NAME.match(text)) and not _random_looking(text)
+    return (text.startswith(("/", "./", "../", "~/")) or "://" in text or dotted
+            or bool(ENV_NAME.match(text)))
+
+
+def _placeholder(text: str) -> bool:
+    lower = text.lower()
+    return (len(text) < MIN_LENGTH or len(set(text)) == 1 or lower in PLACEHOLDERS
+            or (text[0], text[-1]) in (("<", ">"), ("{", "}"), ("$", "}"), ("[", "]"))
+            or any(word in lower for word in PLACEHOLDER_WORDS))
+
+
+def _random_looking(text: str) -> bool:
+    if len(text) < ENTROPY_MIN_LENGTH or any(c.isspace() for c in text):
+        return False
+    if not (any(c.islower() for c in text) and any(c.isupper() for c in text)
+            and any(c.isdigit() for c in text)):
+        return False
+    return shannon_entropy(text) >= ENTROPY_SHARE * math.log2(min(len(text), 64))
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of ``text``, from the frequencies of its own characters."""
+    counts, size = Counter(text).values(), len(text)
+    return -sum(n / size * math.log2(n / size) for n in counts)
+
+
+def literal_error(found: list[tuple[str, str]], release: Release) -> BuildError:
+    key = found[0][0]
+    app, _, rest = key.partition(".")
+    name = (rest or app).rsplit(".", 1)[-1]
+    hint = LITERAL_HINT.format(app=app, name=name, variable=name.upper(), key=key)
+    if len(found) == 1:
+        return BuildError(LITERAL.format(file=setting_file(release, key), key=key,
+                                         reason=found[0][1]), hint=hint)
+    lines = [f"  {key}  ({setting_file(release, key)}: {reason})"
+             for key, reason in found[:LISTED]]
+    if len(found) > LISTED:
+        lines.append(f"  ... and {len(found) - LISTED} more")
+    return BuildError(LITERALS.format(count=len(found)) + "\n" + "\n".join(lines), hint=hint)
+
+
+def setting_file(release: Release, key: str) -> str:
+    """Which build config file sets ``key``, read without running it: the last evaluated
+    (config/ENV.py after config/config.py) that names the key's last part, as a keyword or a
+    string; else releases/VSN/build_config.json (a step may have set it)."""
+    fallback = f"releases/{release.version}/build_config.json"
+    if release.project is None:
+        return fallback
+    last = key.rsplit(".", 1)[-1]
+    config_dir = release.project.config_dir
+    for path in (config_dir / f"{release.env}.py", config_dir / "config.py"):
+        try:
+            tree = ast.parse(path.read_text(), str(path))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        if any(isinstance(node, ast.keyword) and node.arg == last
+               or isinstance(node, ast.Constant) and node.value == last
+               for node in ast.walk(tree)):
+            try:
+                return str(path.relative_to(release.project.root))
+            except ValueError:
+                return str(path)
+    return fallback
