@@ -38,7 +38,9 @@ def staging_release(tmp_path: Path, runtime_py: str = RUNTIME_PY,
 
 
 def check(release: Release, environ: dict) -> list[str]:
+    """Both checks, as the build runs them: the build config first, then the release."""
     logged: list[str] = []
+    secret_guard.check_build_config(release, logged.append)
     secret_guard.check_release(release, sys.executable, environ, logged.append)
     return logged
 

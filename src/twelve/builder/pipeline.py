@@ -43,6 +43,7 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
     release = replace(release, build_config=evaluate_build_config(release, log))
+    secret_guard.check_build_config(release, log)  # before any I/O: a literal secret costs nothing
     release.root.parent.mkdir(parents=True, exist_ok=True)
     assemble.remove_stale_staging(release)
     release = replace(release, staging=assemble.staging_dir(release))
@@ -181,6 +182,7 @@ def reseal(release: Release, log: Log) -> Release:
     write_manifest(release, data)
     python = (release.staging / data["python"]["executable"]
               if data["python"]["bundled"] else Path(sys.executable))
+    secret_guard.check_build_config(release, lambda line: None)  # a step may have changed it
     secret_guard.check_release(release, str(python), os.environ, log)
     return release
 

@@ -110,8 +110,9 @@ with open(sys.argv[5], "w") as f:
 Log = Callable[[str], None]
 
 
-def check_release(release: Release, python: str, environ, log: Log) -> None:
-    """Fail the build if a secret's value is in the staging release; warn about keys."""
+def check_build_config(release: Release, log: Log) -> None:
+    """Fail the build on a literal secret in the build config; warn about keys named like
+    secrets. Needs no release on disk: the build runs it before any I/O."""
     allowed = set(release.project.secret_guard_allow) if release.project else set()
     found = [(key, reason) for key, reason in literal_secrets(release.build_config)
              if key not in allowed]
@@ -120,6 +121,10 @@ def check_release(release: Release, python: str, environ, log: Log) -> None:
     for key in secret_looking_keys(release.build_config):
         if key not in allowed:
             log(KEY_WARNING.format(key=key))
+
+
+def check_release(release: Release, python: str, environ, log: Log) -> None:
+    """Fail the build if a secret's value is in the staging release."""
     runtime_py = release.version_dir / "runtime.py"
     if not runtime_py.is_file():
         return
