@@ -147,7 +147,7 @@ def test_admin_with_digested_css_and_a_model_round_trip(release):
 def test_the_environment_is_declared_and_checked(release):
     listed = release("env", check=True).stdout
     rows = {line.split()[0]: line.split() for line in listed.splitlines()[1:]}
-    assert rows["SECRET_KEY"][1:] == ["secret", "-", "yes", "yes", "yes"]
+    assert rows["SECRET_KEY"][1:] == ["secret", "-", "yes", "yes", "yes", "environment"]
     assert rows["DEBUG"][1:3] == ["bool", "false"]
     assert rows["ALLOWED_HOSTS"][1:3] == ["list", "localhost,127.0.0.1"]
     assert rows["DATABASE_URL"][1] == "url"

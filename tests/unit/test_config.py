@@ -289,14 +289,16 @@ def test_format_environment(tmp_path):
     rows = describe_environment(runtime_for_listing(tmp_path), {}, "prod", {"DEBUG": "1"},
                                 server=False)
     assert format_environment(rows).splitlines() == [
-        "NAME             TYPE    DEFAULT      REQUIRED  SECRET  SET",
-        "DATABASE_URL     url     -            yes       no      no",
-        "SECRET_KEY_BASE  secret  -            yes       yes     no",
-        "DEBUG            bool    false        no        no      yes",
-        "MODE             str     fast         no        no      no",
-        "MOTD             str     hello world  no        no      no",
-        "SENTRY_DSN       url     -            no        no      no",
+        "NAME             TYPE    DEFAULT      REQUIRED  SECRET  SET  FROM",
+        "DATABASE_URL     url     -            yes       no      no   -",
+        "SECRET_KEY_BASE  secret  -            yes       yes     no   -",
+        "DEBUG            bool    false        no        no      yes  environment",
+        "MODE             str     fast         no        no      no   default",
+        "MOTD             str     hello world  no        no      no   default",
+        "SENTRY_DSN       url     -            no        no      no   -",
     ]
+    from_file = format_environment(rows, {"DEBUG": "env file"}).splitlines()
+    assert from_file[3].endswith("yes  env file")
     assert format_environment([]) == "No environment variables are declared."
 
 

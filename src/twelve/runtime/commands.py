@@ -3,15 +3,18 @@ docs/commands.md all come from ``COMMANDS``.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections import namedtuple
 
 from twelve.runtime.errors import CONFIG, ERROR, NOT_RUNNING, OK, STOPPING, USAGE, UsageError
 from twelve.runtime.release import check_python, release_from_environ
 
-# name, args, summary, run(release, args) -> exit code. A namedtuple, not a dataclass: the
-# control commands are timed in milliseconds and dataclasses costs several to import.
-Command = namedtuple("Command", "name args summary run")
+# name, args, summary, run(release, args) -> exit code; env_file: the command evaluates the
+# runtime config, so it takes --env-file. A namedtuple, not a dataclass: the control commands
+# are timed in milliseconds and dataclasses costs several to import.
+Command = namedtuple("Command", "name args summary run env_file", defaults=(False,))
+ENV_FILE_OPTION = "--env-file"
 
 
 def _start(release, args: list[str]) -> int:
@@ -125,14 +128,16 @@ def _verify(release, args: list[str]) -> int:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("start", "[PROCESS]", "boot in the foreground; logs on stdout", _start),
-    Command("start_repl", "", "as start, with a Python REPL attached to the running system",
-            _start_repl),
-    Command("daemon", "[PROCESS]", "as start, detached; logs to $RELEASE_TMP/log/; returns "
-            "when ready", _daemon),
-    Command("daemon_repl", "", "as daemon; attach a REPL later with remote", _daemon_repl),
-    Command("eval", "\"CODE\" [ARGS...]", "run CODE in a fresh, configured system that is not "
-            "started (migrations); ARGS go to sys.argv", _eval),
+    Command("start", "[--env-file FILE] [PROCESS]", "boot in the foreground; logs on stdout",
+            _start, True),
+    Command("start_repl", "[--env-file FILE]", "as start, with a Python REPL attached to the "
+            "running system", _start_repl, True),
+    Command("daemon", "[--env-file FILE] [PROCESS]", "as start, detached; logs to "
+            "$RELEASE_TMP/log/; returns when ready", _daemon, True),
+    Command("daemon_repl", "[--env-file FILE]", "as daemon; attach a REPL later with remote",
+            _daemon_repl, True),
+    Command("eval", "[--env-file FILE] \"CODE\" [ARGS...]", "run CODE in a fresh, configured "
+            "system that is not started (migrations); ARGS go to sys.argv", _eval, True),
     Command("rpc", "[--process TYPE] \"CODE\"", "run CODE inside the running system; print "
             "its output and the value of a final expression", _rpc),
     Command("remote", "[--process TYPE]", "an interactive Python REPL inside the running "
@@ -143,10 +148,11 @@ COMMANDS: tuple[Command, ...] = (
             _stop),
     Command("pid", "[PROCESS]", "print the OS pid of the running system", _pid),
     Command("version", "", "print NAME VSN", _version),
-    Command("env", "[--example]", "list the environment variables the runtime config reads "
-            "(--example: an EnvironmentFile template)", _env),
-    Command("check", "[PROCESS]", "load the config and import the app without serving",
-            _check),
+    Command("env", "[--env-file FILE] [--example]", "list the environment variables the "
+            "runtime config reads and where each value comes from (--example: an "
+            "EnvironmentFile template)", _env, True),
+    Command("check", "[--env-file FILE] [PROCESS]", "load the config and import the app "
+            "without serving", _check, True),
     Command("verify", "", "check every file against releases/VSN/release.json (sha256, "
             "mode); list what is modified, missing or extra", _verify),
 )
@@ -167,14 +173,44 @@ def usage(prog: str) -> str:
 
 
 def dispatch(argv: list[str], environ: dict) -> int:
+    command = BY_NAME.get(argv[0]) if argv else None
+    args = argv[1:]
+    if command is not None and command.env_file:
+        path, args = _env_file_option(args, command)
+        environ = _with_env_file(environ, path)
     release = release_from_environ(environ)
     if not sys.prefix.startswith(str(release.root)):  # include_python = false: python3 of PATH
         check_python(release)
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(usage(release.prog))
         return OK if argv else USAGE
-    command = BY_NAME.get(argv[0])
     if command is None:
         print(f"error: unknown command {argv[0]!r}\n\n{usage(release.prog)}", file=sys.stderr)
         return USAGE
-    return command.run(release, argv[1:])
+    return command.run(release, args)
+
+
+def _env_file_option(args: list[str], command) -> tuple[str | None, list[str]]:
+    """``--env-file FILE`` (or ``--env-file=FILE``) before the command's own arguments."""
+    if args[:1] == [ENV_FILE_OPTION]:
+        if len(args) < 2:
+            raise UsageError("--env-file needs a file",
+                             hint=f"usage: {command.name} {command.args}")
+        return args[1], args[2:]
+    if args and args[0].startswith(ENV_FILE_OPTION + "="):
+        return args[0].split("=", 1)[1] or None, args[1:]
+    return None, args
+
+
+def _with_env_file(environ: dict, path: str | None) -> dict:
+    """The environment with the env file's values (given, or inherited through a restart's or
+    a daemon's exec); os.environ follows, for the app and its child processes."""
+    from twelve.runtime.config.envfile import ENV_FILE, apply_env_file
+
+    if path is None and not environ.get(ENV_FILE):
+        return environ
+    updated = apply_env_file(environ, path)
+    for name in set(os.environ) - set(updated):
+        del os.environ[name]
+    os.environ.update(updated)
+    return updated

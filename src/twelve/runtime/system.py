@@ -125,6 +125,10 @@ def check(release, process: str = "web") -> str:
             f"imported, server {server.name}")
 
 
+ENV_NAME_LINE = "config_env(): {env} (TWELVE_ENV when the release was built)"
+ENV_FILE_LINE = "env file: {path} (the environment wins over it)"
+
+
 def describe_env(release, *, example: bool) -> str:
     runtime_py, build_config = config_inputs(release)
     rows = runtime_config.describe_environment(
@@ -132,4 +136,10 @@ def describe_env(release, *, example: bool) -> str:
         web_servers=web_servers(release))
     if example:
         return runtime_config.format_env_example(rows)
-    return runtime_config.format_environment(rows)
+    from twelve.runtime.config.envfile import ENV_FILE, value_sources
+
+    lines = [runtime_config.format_environment(rows, value_sources(release.environ)),
+             ENV_NAME_LINE.format(env=release.manifest["env"])]
+    if release.environ.get(ENV_FILE):
+        lines.append(ENV_FILE_LINE.format(path=release.environ[ENV_FILE]))
+    return "\n".join(lines)

@@ -295,12 +295,19 @@ def _default_column(variable: Variable) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def format_environment(rows) -> str:
-    """A table of the declared environment: NAME TYPE DEFAULT REQUIRED SECRET SET."""
-    table = [("NAME", "TYPE", "DEFAULT", "REQUIRED", "SECRET", "SET")]
+def format_environment(rows, sources=None) -> str:
+    """A table of the declared environment: NAME TYPE DEFAULT REQUIRED SECRET SET FROM, where
+    FROM says where the value comes from: the environment, an env file (``sources`` maps
+    such names to "env file"), the default, or nowhere ("-")."""
+    sources = sources or {}
+    table = [("NAME", "TYPE", "DEFAULT", "REQUIRED", "SECRET", "SET", "FROM")]
     for variable, present in rows:
+        if present:
+            origin = sources.get(variable.name, "environment")
+        else:
+            origin = "-" if variable.required or variable.default is None else "default"
         table.append((variable.name, variable.type, _default_column(variable),
-                      _yes(variable.required), _yes(variable.secret), _yes(present)))
+                      _yes(variable.required), _yes(variable.secret), _yes(present), origin))
     if len(table) == 1:
         return "No environment variables are declared."
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
