@@ -19,6 +19,7 @@ import tempfile
 from typing import Callable
 
 import twelve
+from twelve.builder import progress
 from twelve.builder.deps import uv_binary
 from twelve.errors import ProjectError, TwelveError
 from twelve.project import Project
@@ -72,9 +73,17 @@ def _run_command(project: Project, command: str, quiet: bool = False) -> int:
         env["PATH"] = os.pathsep.join([shims, str(project.root / "node_modules" / ".bin"),
                                        env.get("PATH", "")])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (importable, env.get("PYTHONPATH")) if p)
-        proc = subprocess.run(["sh", "-c", command], cwd=project.root, env=env,
-                              stdout=subprocess.PIPE if quiet else None,
-                              stderr=subprocess.STDOUT if quiet else None)
+        watching = progress.current()
+        if watching is None:
+            proc = subprocess.run(["sh", "-c", command], cwd=project.root, env=env,
+                                  stdout=subprocess.PIPE if quiet else None,
+                                  stderr=subprocess.STDOUT if quiet else None)
+            output = proc.stdout.decode(errors="replace") if quiet else ""
+        else:  # its output through the build's Progress: a heartbeat while it is silent
+            proc = subprocess.Popen(["sh", "-c", command], cwd=project.root, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+            output = watching.watch(command, proc, show_output=not quiet)
         if quiet and proc.returncode != 0:
-            sys.stderr.write(proc.stdout.decode(errors="replace"))
+            sys.stderr.write(output)
         return proc.returncode

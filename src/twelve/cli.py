@@ -120,9 +120,12 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from twelve.aliases import run_alias
+    from twelve.builder import progress
     from twelve.project import load_project
 
-    run_alias(load_project(Path(args.project)), args.alias, log=lambda line: print(line, flush=True))
+    watching = progress.Progress(lambda line: print(line, flush=True))
+    with progress.using(watching):
+        run_alias(load_project(Path(args.project)), args.alias, log=watching.show)
     return OK
 
 

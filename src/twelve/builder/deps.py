@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
+from twelve.builder import progress
 from twelve.errors import BuildError
 from twelve.project import Project, normalise
 
@@ -88,13 +89,29 @@ def lock_requirements(project: Project, python: Path, out: Path) -> str:
     return source
 
 
+INSTALL_WHAT = "installing the locked dependencies"
+INSTALL_FIX = "Check that every pinned version exists for this platform and Python."
+
+
 def install_requirements(requirements: Path, lib: Path, python: Path) -> None:
-    if not parse_requirements(requirements.read_text()):
+    """``uv pip install --target lib``; under a build's ``Progress``, uv's own lines (downloads
+    and counts) become its status while the install runs."""
+    count = len(parse_requirements(requirements.read_text()))
+    if not count:
         return
-    run_uv(["pip", "install", "--target", str(lib), "--python", str(python), "--no-deps",
-            "--require-hashes", "--link-mode", "copy", "--quiet", "-r", str(requirements)],
-           what="installing the locked dependencies",
-           fix="Check that every pinned version exists for this platform and Python.")
+    args = ["pip", "install", "--target", str(lib), "--python", str(python), "--no-deps",
+            "--require-hashes", "--link-mode", "copy", "-r", str(requirements)]
+    watching = progress.current()
+    if watching is None:
+        run_uv([*args, "--quiet"], what=INSTALL_WHAT, fix=INSTALL_FIX)
+        return
+    proc = subprocess.Popen([uv_binary(), *args], env=uv_environ(), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    output = watching.watch(f"installing {count} locked package{'s' if count != 1 else ''}",
+                            proc, show_output=False, parse=progress.uv_install_status)
+    if proc.returncode != 0:
+        raise uv_failure(INSTALL_WHAT, INSTALL_FIX, proc.returncode, output)
 
 
 class AppWheelBuild:

@@ -6,6 +6,7 @@ full disk) leaves the previous release byte-for-byte as it was and no half-writt
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
@@ -20,8 +21,8 @@ from typing import Callable
 
 import twelve
 from twelve import aliases
-from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, references,
-                            sbom, secret_guard)
+from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, progress,
+                            references, sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.runtime.config import store as runtime_config
@@ -39,7 +40,18 @@ def cache_root() -> Path:
 
 def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool],
           quiet: bool = False) -> Release:
-    """Run every step of the release; return the release as built."""
+    """Run every step of the release; return the release as built. Long work reports through
+    a ``Progress`` (progress.py), and the last line says what each step cost."""
+    watching = progress.Progress(log, quiet=quiet)
+    with progress.using(watching):
+        release = _build(release, log=watching.show, overwrite=overwrite, confirm=confirm,
+                         quiet=quiet, watching=watching)
+    watching.show(watching.summary())
+    return release
+
+
+def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool],
+           quiet: bool, watching: progress.Progress) -> Release:
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
     release = replace(release, build_config=evaluate_build_config(release, log))
@@ -52,7 +64,8 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
         for step in release.project.steps:
             if step == "tar" and unsealed:
                 release, unsealed = reseal(release, log), False
-            release = run_step(step, release, log, quiet)
+            with watching.phase(step):
+                release = run_step(step, release, log, quiet)
             if step == "assemble":
                 assembled = True
             elif step != "tar" and assembled:
@@ -110,7 +123,8 @@ def run_step(step: str, release: Release, log: Log, quiet: bool = False) -> Rele
                          hint="Step modules are imported from the project's root (and its "
                               "src/), e.g. release_steps.py beside pyproject.toml.") from None
     try:
-        result = func(release)
+        with _heartbeat(f"step {step}"):
+            result = func(release)
     except (TwelveError, KeyboardInterrupt, OSError):
         raise  # already explained, or a full disk: reported by build()
     except Exception as e:  # noqa: BLE001 - the project's own code: one message, no traceback
@@ -123,6 +137,16 @@ def run_step(step: str, release: Release, log: Log, quiet: bool = False) -> Rele
                          hint="A step receives the release and must return it "
                               "(use dataclasses.replace to change it).")
     return result
+
+
+def _heartbeat(what: str):
+    watching = progress.current()
+    return watching.heartbeat(what) if watching is not None else contextlib.nullcontext()
+
+
+def _phase(name: str):
+    watching = progress.current()
+    return watching.phase(name) if watching is not None else contextlib.nullcontext()
 
 
 def _step_line(exc: BaseException) -> str:
@@ -148,27 +172,31 @@ def assemble_release(release: Release, log: Log) -> Release:
     project, staging = release.project, release.staging
     archive.source_date_epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any work
     assemble.start_staging(release)
-    python, info, known = install_interpreter(release, log)
+    with _phase("python"):
+        python, info, known = install_interpreter(release, log)
     lib = staging / "lib"
-    with tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
+    with _phase("dependencies"), tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
         packages, app_files = install_dependencies(release, Path(python), info, lib,
                                                    Path(work), known, log)
     assemble.copy_runtime(lib)
     deps.remove_scripts(lib)
     archive.normalise_lib(lib)
-    compile_release(release, python, app_files + [lib / "twelve", lib / "twelve_boot.py"], log)
+    with _phase("byte-compiling"):
+        compile_release(release, python, app_files + [lib / "twelve", lib / "twelve_boot.py"],
+                        log)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
     for overlay in assemble.copy_overlays(release):
         log(f"* copying overlay {_rel(overlay, release)}")
     references.check_references(release, app_files)
-    log("* checking shared libraries")  # python/ and the locked packages: once, in the cache
-    elf.check_dependency_libraries(lib, files=[p for p in app_files if p.is_file()])
-    log("* writing sbom.cdx.json and release.json")
-    write_release_json(release, info, packages, known)
-    log("* checking that no secret is in the release")
-    secret_guard.check_release(release, python, os.environ, log)
+    with _phase("checks"):
+        log("* checking shared libraries")  # python/ and the locked packages: once, cached
+        elf.check_dependency_libraries(lib, files=[p for p in app_files if p.is_file()])
+        log("* writing sbom.cdx.json and release.json")
+        write_release_json(release, info, packages, known)
+        log("* checking that no secret is in the release")
+        secret_guard.check_release(release, python, os.environ, log)
     return release
 
 
@@ -209,7 +237,8 @@ def install_interpreter(release: Release, log: Log):
     description and the known hashes of its files."""
     if not release.project.include_python:
         return sys.executable, None, {}
-    prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
+    with _heartbeat("preparing the interpreter"):
+        prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
     log(f"* copying python {info.version}")
     known = interpreter.copy_interpreter(prepared, release.staging / "python",
                                          sourceless=release.project.strip)
@@ -233,7 +262,8 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     try:
         pinned = link_locked_packages(release, python, info, lib, work, known, log,
                                       before_install=building.raise_if_failed)
-        wheel = building.result()
+        with _heartbeat(f"building {project.dist_name} as a wheel"):
+            wheel = building.result()
     except BaseException:
         building.cancel()
         raise
