@@ -11,6 +11,7 @@ import pytest
 
 from twelve.runtime.config import store as config_module
 from twelve.runtime.config import env as env_module
+from twelve.runtime.config.server import default_max_workers
 from twelve.runtime.config.store import (ConfigError, config, config_env, describe_environment,
                                    evaluate_build_config, evaluate_runtime_config,
                                    format_env_example, format_environment, get_env)
@@ -209,14 +210,15 @@ def test_a_failed_runtime_evaluation_installs_nothing(tmp_path, monkeypatch):
 
 def test_server_settings_have_12_factor_defaults(tmp_path):
     result = evaluate_runtime_config(None, {}, "prod", {}, server=True)
+    ceiling = default_max_workers()[0]
     assert result == {"twelve": {"port": 4000, "host": "0.0.0.0", "web_concurrency": 1,
-                                 "access_log": False}}
+                                 "max_workers": ceiling, "access_log": False}}
     result = evaluate_runtime_config(None, {}, "prod", {"PORT": "8080", "HOST": "127.0.0.1",
                                                         "WEB_CONCURRENCY": "4",
                                                         "TWELVE_ACCESS_LOG": "yes"},
                                      server=True)
     assert result["twelve"] == {"port": 8080, "host": "127.0.0.1", "web_concurrency": 4,
-                                "access_log": True}
+                                "max_workers": ceiling, "access_log": True}
 
 
 def test_server_settings_set_by_config_are_not_read(tmp_path):
@@ -224,10 +226,10 @@ def test_server_settings_set_by_config_are_not_read(tmp_path):
     result = evaluate_runtime_config(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod",
                                      {"PORT": "abc", "HOST": "ignored"}, server=True)
     assert result["twelve"] == {"port": 5000, "host": "::", "web_concurrency": 1,
-                                "access_log": False}
+                                "max_workers": default_max_workers()[0], "access_log": False}
     rows = describe_environment(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod", {})
     assert [variable.name for variable, _ in rows] == ["HTTP_PORT", "WEB_CONCURRENCY",
-                                                       "TWELVE_ACCESS_LOG"]
+                                                       "TWELVE_MAX_WORKERS", "TWELVE_ACCESS_LOG"]
 
 
 def test_server_problems_join_the_app_problems(tmp_path):
@@ -273,6 +275,7 @@ def test_describe_environment_lists_every_variable_and_whether_it_is_set(tmp_pat
         ("PORT", "int", "4000", False, False, False),
         ("HOST", "str", "0.0.0.0", False, False, False),
         ("WEB_CONCURRENCY", "int", "1", False, False, False),
+        ("TWELVE_MAX_WORKERS", "int", None, False, False, False),
         ("TWELVE_ACCESS_LOG", "bool", "false", False, False, False),
     ]
     assert config_module._installed is None  # describing does not install anything

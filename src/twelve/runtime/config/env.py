@@ -18,7 +18,8 @@ from collections import namedtuple
 
 from twelve.runtime.errors import CONFIG, TwelveError
 
-__all__ = ["env", "ConfigError", "Problem", "Variable", "Recorder", "MISSING", "is_set"]
+__all__ = ["env", "ConfigError", "Problem", "Variable", "Recorder", "MISSING", "is_set",
+           "report", "check_value"]
 
 # What `bin/NAME env` lists. `default` is the default as it would be written in the environment
 # ("4000", "true"), None when there is none; a secret's default is never kept. `example` is the
@@ -198,13 +199,42 @@ def _read(name: str, default, rule: _Rule, example, help):
     return value
 
 
-def _problem(name, text, default, rule, example, help):
-    """Record a problem during an evaluation (and carry on), or raise it outside of one."""
-    variable = _declare(name, default, rule, example, help)
-    problem = Problem(name, text, _example_line(variable, rule))
+def report(name: str, text: str, example: str | None) -> None:
+    """A problem found beyond what a reader checks (a setting that depends on another): listed
+    with the others during an evaluation (first per name wins), raised at once outside one.
+    ``example`` is the whole line shown after "example: "."""
+    problem = Problem(name, text, example)
     if _recorder is None:
         raise ConfigError(problems=[problem], source="environment")
     _recorder.problems.setdefault(name, problem)
+
+
+def check_value(label: str, value, kind: str, *, example: str, choices=None, min=None,
+                max=None):
+    """A value set in code (``config("twelve", port=...)``) checked by the rule ``env.<kind>``
+    applies to a variable's text: the parsed value, or None once the problem is reported under
+    ``label``. A value of another Python type is checked as its text: ``8000.0`` is no int."""
+    rule = _Rule(kind, choices=choices, low=min, high=max)
+    raw = value if isinstance(value, str) else _default_text(value, rule)
+    try:
+        if kind == "str" and not isinstance(value, str):
+            raise _Invalid(f"not a string: {_shown(repr(value))}")
+        if kind == "str" and not choices and not raw:
+            return raw  # "" set in code is meant ("" for HOST: every address)
+        if not raw.strip():
+            raise _Invalid(f"empty ({_describe(rule)})")
+        parsed = _PARSERS[kind](raw, rule)
+        _check(parsed, raw, rule)
+    except _Invalid as invalid:
+        report(label, str(invalid), example)
+        return None
+    return parsed
+
+
+def _problem(name, text, default, rule, example, help):
+    """Record a problem during an evaluation (and carry on), or raise it outside of one."""
+    variable = _declare(name, default, rule, example, help)
+    report(name, text, _example_line(variable, rule))
     return _placeholder(rule) if default is MISSING else _default_value(default, rule)
 
 
@@ -252,6 +282,12 @@ class _Invalid(ValueError):
 def _shown(raw: str) -> str:
     text = repr(raw)
     return text if len(text) <= REPR_LIMIT else text[:REPR_LIMIT - 3] + "..."
+
+
+def shown_number(value) -> str:
+    """A number as a message quotes it: an integer of 4,000 digits is cut short too."""
+    text = str(value)
+    return text if len(text) <= REPR_LIMIT else f"{text[:REPR_LIMIT - 3]}... ({len(text)} digits)"
 
 
 def _shown_url(raw: str) -> str:
@@ -354,9 +390,9 @@ def _check(value, raw: str, rule: _Rule) -> None:
                 allowed = ", ".join(map(str, rule.choices))
                 raise _Invalid(f"not one of {allowed}: {_shown(str(item))}")
     if rule.low is not None and value < rule.low:
-        raise _Invalid(f"must be {_range_text(rule)}, got {value}")
+        raise _Invalid(f"must be {_range_text(rule)}, got {shown_number(value)}")
     if rule.high is not None and value > rule.high:
-        raise _Invalid(f"must be {_range_text(rule)}, got {value}")
+        raise _Invalid(f"must be {_range_text(rule)}, got {shown_number(value)}")
     if rule.min_length is not None and len(value) < rule.min_length:
         shown = "" if rule.secret else f": {_shown(raw)}"
         raise _Invalid(f"too short (needs {rule.min_length}, got {len(value)}){shown}")

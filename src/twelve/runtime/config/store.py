@@ -171,27 +171,11 @@ def _evaluate_runtime(runtime_py, build_config, env_name, environ, server, sourc
 
 
 def _read_server_settings(store: dict, web_servers: tuple[str, ...] = ()) -> None:
-    """The 12-factor server settings, through the same readers so their problems are listed
-    with the app's; a value set with config("twelve", ...) wins and its variable is not read."""
-    settings = store.setdefault("twelve", {})
-    readers = (
-        ("port", lambda: env.int("PORT", default=4000, min=1, max=65535,
-                                 help="TCP port the server listens on")),
-        ("host", lambda: env.str("HOST", default="0.0.0.0",
-                                 help="address the server binds to")),
-        ("web_concurrency", lambda: env.int("WEB_CONCURRENCY", default=1, min=1,
-                                            help="number of server worker processes")),
-        ("access_log", lambda: env.bool("TWELVE_ACCESS_LOG", default=False,
-                                        help="log every request on stdout")),
-    )
-    if web_servers:
-        readers += (("server", lambda: env.str("TWELVE_SERVER", default=web_servers[0],
-                                               choices=sorted(web_servers),
-                                               help="the HTTP server (of those the release "
-                                                    "ships)")),)
-    for key, read in readers:
-        if key not in settings:
-            settings[key] = read()
+    """The 12-factor server settings (twelve.runtime.config.server), read through the same
+    readers so their problems are listed with the app's."""
+    from twelve.runtime.config.server import read_server_settings
+
+    read_server_settings(store.setdefault("twelve", {}), web_servers)
 
 
 def _raise_failure(recorder: Recorder, crash: ConfigError | None, source: str,
