@@ -16,6 +16,11 @@ SD_LISTEN_FDS_START = 3
 INHERITED_FD = "TWELVE_LISTEN_FD"  # set across a restart's exec
 BACKLOG = 2048
 WRONG_HOST = "Set HOST to an address of this machine, e.g. 0.0.0.0 or ::"
+NOT_FDS = "LISTEN_FDS={value} is not a number of file descriptors"
+NOT_FDS_HINT = ("Socket activation sets it (systemd, systemd-socket-activate); unset it to "
+                "bind HOST:PORT instead.")
+NOT_INHERITED = "{name}={value} is not the listening socket of a restarting node"
+NOT_INHERITED_HINT = "twelve sets {name} across a restart only: unset it."
 
 
 def listening_socket(host: str, port: int, environ=os.environ) -> socket.socket:
@@ -29,9 +34,25 @@ def inherited(environ) -> socket.socket | None:
     fd = environ.pop(INHERITED_FD, None)
     if fd is None:
         return None
-    sock = socket.socket(fileno=int(fd))
+    try:
+        sock = socket.socket(fileno=_count(fd))
+    except (OSError, ValueError):
+        raise ConfigError(NOT_INHERITED.format(name=INHERITED_FD, value=_shown(fd)),
+                          hint=NOT_INHERITED_HINT.format(name=INHERITED_FD)) from None
     sock.set_inheritable(False)
     return sock
+
+
+def _count(text: str) -> int:
+    """A plain decimal number of a few digits (int() would take "٣", "1_0" or 5,000 digits)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise ValueError(text)
+    return int(text)
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def activated(environ) -> socket.socket | None:
@@ -41,11 +62,11 @@ def activated(environ) -> socket.socket | None:
         return None  # as sd_listen_fds(3): not passed to this very process
     for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         environ.pop(name, None)  # our children must not take them for their own
-    if not count.isdigit():
-        raise BootError(f"LISTEN_FDS={count!r} is not a number of file descriptors",
-                        hint="Socket activation sets it (systemd, systemd-socket-activate); "
-                             "unset it to bind HOST:PORT instead.")
-    if int(count) < 1:
+    try:
+        number = _count(count)
+    except ValueError:
+        raise ConfigError(NOT_FDS.format(value=_shown(count)), hint=NOT_FDS_HINT) from None
+    if number < 1:
         return None
     try:
         sock = socket.socket(fileno=SD_LISTEN_FDS_START)
@@ -67,8 +88,11 @@ def bind(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
+        raise ConfigError(f"cannot listen on {_shown(host)}:{port}: {e.strerror}",
                           hint=WRONG_HOST) from None
+    except (UnicodeError, ValueError):  # IDNA refuses it: the config checks should have
+        raise ConfigError(f"cannot listen on {_shown(host)}:{port}: not an address or host "
+                          "name", hint=WRONG_HOST) from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -79,9 +103,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRNOTAVAIL:  # HOST is no address of this machine: config
-            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
+            raise ConfigError(f"cannot listen on {_shown(host)}:{port}: {e.strerror}",
                               hint=WRONG_HOST) from None
-        raise BootError(f"cannot listen on {host}:{port}: {e.strerror}",
+        raise BootError(f"cannot listen on {_shown(host)}:{port}: {e.strerror}",
                         hint="Another process may use this port: choose another with PORT, "
                              "or stop it.") from None
     sock.listen(BACKLOG)

@@ -69,7 +69,9 @@ def start_watchdog(environ=os.environ) -> None:
         return
     try:
         interval = int(usec) / 2_000_000
-    except ValueError:
+    except (ValueError, OverflowError):
+        return
+    if not 0 < interval <= threading.TIMEOUT_MAX:  # 0 or less would ping in a busy loop
         return
     stop = threading.Event()
 
