@@ -110,16 +110,20 @@ def test_socket_activation_variables_that_make_no_sense_are_refused(sandbox, tmp
     env = release_env(tmp_path, PORT=str(free_port()), LISTEN_FDS="abc")
     # LISTEN_PID must name the very process: the shell execs the launcher, which execs python
     proc = run(["sh", "-c", 'LISTEN_PID=$$ exec "$0" start', hello], env)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    # A unit that passes them wrongly is misconfigured: 78, so systemd does not restart it.
+    assert proc.returncode == 78 and "Traceback" not in proc.stderr
     assert "LISTEN_FDS='abc' is not a number" in proc.stderr
     env["LISTEN_FDS"] = "1"
     proc = run(["sh", "-c", 'LISTEN_PID=$$ exec "$0" start 3</etc/hostname', hello], env)
-    assert proc.returncode == 1 and "file descriptor 3 is not a listening socket" in proc.stderr
+    assert proc.returncode == 78 and "file descriptor 3 is not a listening socket" in proc.stderr
 
 
 def test_a_host_that_is_no_address_here_is_a_configuration_error(sandbox, tmp_path):
-    for host in ("not a host!", "192.0.2.1"):  # 192.0.2.1: TEST-NET, on no interface here
+    # 192.0.2.1 (TEST-NET) is on no interface here: the bind says so. "not a host!" cannot be
+    # an address at all: the config evaluation says so, in its list of problems.
+    for host, said in (("192.0.2.1", "Set HOST to an address of this machine"),
+                       ("not a host!", "  HOST   not an IP address or host name: 'not a host!'")):
         proc = run([sandbox / "bin/hello", "start"],
                    release_env(tmp_path, PORT=str(free_port()), HOST=host))
         assert proc.returncode == 78, (host, proc.stderr)
-        assert "Set HOST to an address of this machine" in proc.stderr
+        assert said in proc.stderr

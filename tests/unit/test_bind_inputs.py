@@ -61,3 +61,17 @@ def test_a_watchdog_interval_that_is_no_interval_starts_no_watchdog(usec, monkey
     monkeypatch.setattr(notify, "_watchdog", None)
     notify.start_watchdog({"WATCHDOG_USEC": usec, "NOTIFY_SOCKET": "@none"})
     assert notify._watchdog is None
+
+
+def test_a_passed_fd_that_is_no_listening_socket_is_exit_78(tmp_path):
+    """LISTEN_FDS=1 with fd 3 a file: a misconfigured unit, so systemd must not restart it."""
+    saved = os.dup(listen.SD_LISTEN_FDS_START)  # fd 3 is pytest's here: put it back after
+    try:
+        fd = os.open(tmp_path / "file", os.O_CREAT | os.O_RDWR)
+        os.dup2(fd, listen.SD_LISTEN_FDS_START)
+        os.close(fd)
+        with pytest.raises(ConfigError, match="is not a listening socket"):
+            listen.activated({"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())})
+    finally:
+        os.dup2(saved, listen.SD_LISTEN_FDS_START)
+        os.close(saved)

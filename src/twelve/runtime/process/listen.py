@@ -75,10 +75,10 @@ def activated(environ) -> socket.socket | None:
             sock.detach()
             raise OSError("not a listening stream socket")
     except OSError as e:
-        raise BootError(f"LISTEN_FDS={count} but file descriptor {SD_LISTEN_FDS_START} is not "
-                        f"a listening socket ({e.strerror or e})",
-                        hint="The .socket unit must be a ListenStream= socket; or unset "
-                             "LISTEN_FDS and LISTEN_PID to bind HOST:PORT instead.") from None
+        raise ConfigError(f"LISTEN_FDS={count} but file descriptor {SD_LISTEN_FDS_START} is "
+                          f"not a listening socket ({e.strerror or e})",
+                          hint="The .socket unit must be a ListenStream= socket; or unset "
+                               "LISTEN_FDS and LISTEN_PID to bind HOST:PORT instead.") from None
     sock.set_inheritable(False)
     return sock
 
