@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -80,9 +81,22 @@ def test_overlays_are_in_the_manifest_and_verified(built):
     assert files["bin/server"]["mode"] == "0755"
     assert files["etc/private.conf"]["mode"] == "0600"
     assert files["etc/current.conf"] == {"link": "shared.conf"}
+    assert files["var/empty"] == {"dir": True}, "an empty directory is an entry of its own"
+    assert "var" not in files, "a directory with entries under it is not"
     proc = subprocess.run([str(release / "bin/hello"), "verify"], capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_removed_empty_overlay_directory_is_missing(built, tmp_path):
+    _, release = built
+    copy = tmp_path / "hello"
+    shutil.copytree(release, copy, symlinks=True)
+    (copy / "var/empty").rmdir()
+    proc = subprocess.run([str(copy / "bin/hello"), "verify"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1
+    assert "1 missing" in proc.stderr and "  missing   var/empty/\n" in proc.stderr
 
 
 def test_overlays_are_in_the_tarball_empty_dirs_too(built):

@@ -69,9 +69,33 @@ def test_added_removed_and_chmodded_files_are_named(release):
     assert "  extra     lib/hello/backdoor.py" in proc.stderr
 
 
+def test_a_directory_the_app_creates_in_the_release_is_extra_even_empty(release, tmp_path):
+    # What Flask's tutorial does with the default instance_path: lib/instance/ in a release.
+    env = release_env(tmp_path)
+    made = subprocess.run([str(release / "bin/hello"), "eval",
+                           "import os, hello.web; os.makedirs(hello.web.create_app().instance_path)"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert (release / "lib/instance").is_dir()
+    proc = verify(release, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: hello 0.1.0 does not match "
+                                  "releases/0.1.0/release.json: 1 extra\n\n"
+                                  "  extra     lib/instance/\n"), proc.stderr
+
+    # Its files are named too; of a tree of new directories, only the top one.
+    (release / "lib/instance/hello.db").write_text("rows")
+    (release / "lib/instance/uploads/2026").mkdir(parents=True)
+    proc = verify(release, env=env)
+    assert "2 extra" in proc.stderr
+    assert "  extra     lib/instance/\n  extra     lib/instance/hello.db\n" in proc.stderr
+    assert "uploads" not in proc.stderr
+
+
 def test_what_is_outside_the_manifest_by_design_is_not_extra(release):
-    (release / "tmp/log").mkdir(parents=True)
+    (release / "tmp/log/empty").mkdir(parents=True)
     (release / "tmp/log/hello.log").write_text("log")
+    (release / "releases/0.0.8/empty").mkdir(parents=True)
     shutil.copytree(release / "releases/0.1.0", release / "releases/0.0.9")
     (release / "releases/0.0.9/runtime.py").write_text("changed")
     assert verify(release).returncode == 0

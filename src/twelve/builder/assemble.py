@@ -166,7 +166,8 @@ def remove_sources(lib: Path) -> int:
 
 def file_manifest(root: Path, version: str,
                   known: dict[tuple[int, int], str] | None = None) -> dict[str, dict]:
-    """sha256 and mode of every file of this version (not tmp/, COOKIE or other versions).
+    """sha256 and mode of every file of this version (not tmp/, COOKIE or other versions), and
+    ``{"dir": true}`` for each directory that holds none of them.
     ``known`` maps (device, inode) to the sha256 of files linked out of a cache."""
     known = known or {}
     files = {}
@@ -180,6 +181,8 @@ def file_manifest(root: Path, version: str,
         else:
             digest = known.get((st.st_dev, st.st_ino)) or sha256_file(path)
             files[rel] = {"sha256": digest, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+    for rel in _empty_directories(root, version):
+        files[rel] = {"dir": True}  # else verify would call an overlay's empty dir "extra"
     return files
 
 
@@ -232,6 +235,11 @@ def _outside_manifest(rel: str, version: str) -> bool:
     # One rule for the builder and `bin/NAME verify`, which reads the manifest back.
     from twelve.runtime.verify import outside_manifest
     return outside_manifest(rel, version)
+
+
+def _empty_directories(root: Path, version: str) -> list[str]:
+    from twelve.runtime.verify import empty_directories
+    return empty_directories(root, version)
 
 
 def sha256_file(path: Path) -> str:

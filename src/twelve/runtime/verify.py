@@ -1,8 +1,13 @@
 """``bin/NAME verify``: the release on disk against its manifest, releases/VSN/release.json.
 
-Owns which files the manifest covers (``outside_manifest``: the builder writes the manifest by
-this same rule) and the comparison: every file's sha256 and mode, every symlink's target.
-Files outside the manifest by design are never "extra": ``tmp/`` (the default RELEASE_TMP),
+Owns which files and directories the manifest covers (``outside_manifest``: the builder writes
+the manifest by this same rule) and the comparison: every file's sha256 and mode, every
+symlink's target, and the directories. A directory is in the manifest through the entries
+under it; one that holds none (an overlay's empty directory) has an entry of its own,
+``{"dir": true}`` (``empty_directories``). So a directory the release did not ship — say
+``lib/instance/``, which Flask's default ``instance_path`` makes an app create at boot — is
+"extra" even when it is empty, and so is every file in it.
+What is outside the manifest by design is never "extra": ``tmp/`` (the default RELEASE_TMP),
 ``releases/COOKIE``, the other versions under ``releases/`` and ``release.json`` itself.
 Standard library only; imported by the verify command alone.
 """
@@ -34,7 +39,8 @@ class VerifyError(TwelveError):
 
 
 def outside_manifest(rel: str, version: str) -> bool:
-    """Whether the file at ``rel`` (relative to the root) is left out of version's manifest."""
+    """Whether the file at ``rel`` (relative to the root) is left out of version's manifest;
+    a directory is asked about as ``rel + "/"``."""
     if rel.startswith("tmp/") or rel == "releases/COOKIE":
         return True
     if rel.startswith("releases/") and rel.count("/") >= 2:
@@ -57,20 +63,61 @@ def release_files(root: Path, version: str) -> list[str]:
     return sorted(found)
 
 
+def release_directories(root: Path, version: str) -> list[str]:
+    """The directories under ``root`` (not symlinks to them) the manifest of ``version``
+    covers, sorted."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        base = Path(dirpath)
+        for name in dirnames:
+            rel = (base / name).relative_to(root).as_posix()
+            if not (base / name).is_symlink() and not outside_manifest(rel + "/", version):
+                found.append(rel)
+    return sorted(found)
+
+
+def empty_directories(root: Path, version: str) -> list[str]:
+    """The covered directories that hold no covered file, link or directory: the ones the
+    manifest lists as ``{"dir": true}``."""
+    entries = release_files(root, version) + release_directories(root, version)
+    holding = {parent for rel in entries for parent in _parents(rel)}
+    return [rel for rel in release_directories(root, version) if rel not in holding]
+
+
+def _parents(rel: str) -> list[str]:
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def compare(root: Path, version: str, expected: dict) -> dict[str, list[str]]:
     """Each file of ``root`` against ``expected`` (the manifest's "files"): {"modified": [...],
-    "missing": [...], "extra": [...]}, one line per problem, sorted."""
+    "missing": [...], "extra": [...]}, one line per problem, sorted; a directory's line ends
+    in "/"."""
     present = set(release_files(root, version))
+    files = {rel for rel, entry in expected.items() if not entry.get("dir")}
     problems: dict[str, list[str]] = {kind: [] for kind in KINDS}
-    problems["missing"] = sorted(set(expected) - present)
-    problems["extra"] = sorted(present - set(expected))
-    both = sorted(present & set(expected))
+    missing_dirs, extra_dirs = _compare_directories(root, version, expected)
+    problems["missing"] = sorted([*(files - present), *missing_dirs])
+    problems["extra"] = sorted([*(present - files), *extra_dirs])
+    both = sorted(present & files)
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
         for rel, difference in zip(both, pool.map(lambda r: _difference(root / r, expected[r]),
                                                   both)):
             if difference:
                 problems["modified"].append(f"{rel} ({difference})")
     return problems
+
+
+def _compare_directories(root: Path, version: str, expected: dict) -> tuple[list[str], list[str]]:
+    """(the listed empty directories that are gone, the directories nothing in the manifest
+    is under); of a tree of extra directories only the top one is named."""
+    listed = {rel for rel, entry in expected.items() if entry.get("dir")}
+    known = listed | {parent for rel in expected for parent in _parents(rel)}
+    present = set(release_directories(root, version))
+    missing = [f"{rel}/" for rel in listed - present]
+    extra = [f"{rel}/" for rel in present - known
+             if not _parents(rel) or _parents(rel)[-1] in known]
+    return missing, extra
 
 
 def _difference(path: Path, entry: dict) -> str | None:
