@@ -160,6 +160,25 @@ def test_the_environment_is_declared_and_checked(release):
     assert "too-short" not in bad.stderr + bad.stdout, "a secret is never shown"
 
 
+def test_a_prod_release_warns_when_the_django_settings_have_debug_on(release):
+    from twelve.runtime.system import DJANGO_DEBUG
+
+    warning = DJANGO_DEBUG.format(module="hello_django.settings")
+    quiet = release("check", check=True)
+    assert warning not in quiet.stderr
+    loud = release("check", DEBUG="true", check=True)
+    assert loud.stderr.startswith(warning + "\n"), loud.stderr
+    assert "Point DJANGO_SETTINGS_MODULE at the production settings" in loud.stderr
+
+    # The server's boot, not only `check`: the warning is in the node's log.
+    release.env["DEBUG"] = "true"
+    release.daemon()
+    assert get(release.url("/admin/login/"))[0] == 200
+    assert release("stop").returncode == 0
+    logs = "".join(p.read_text() for p in (Path(release.env["RELEASE_TMP"]) / "log").glob("*"))
+    assert logs.count(warning) == 1, logs
+
+
 def test_rollback_and_other_management_commands(release):
     release("eval", "hello_django.release.migrate()", check=True)
     rolled = release("eval", "hello_django.release.rollback('notes', 'zero')", check=True)

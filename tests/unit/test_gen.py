@@ -56,10 +56,13 @@ def test_render_fills_placeholders_and_drops_empty_optional_lines(tmp_path, monk
 
 
 def test_every_template_renders_to_valid_python_or_sh(tmp_path):
+    from twelve.gen import release
+
     values = dict(NAME="shop", APP="shop", USER="shop", RELEASE_ROOT="/opt/shop",
                   ENV_FILE="/etc/shop/shop.env", WATCHDOG="", SOCKET_REQUIRES="",
                   LISTEN="4000", SETTINGS="shop.settings", SCRIPT_LOCATION="shop:migrations",
-                  METADATA="shop.db:metadata")
+                  METADATA="shop.db:metadata",
+                  SERVER_ENV=release.SERVER_SETTINGS.format(settings="shop.settings.production"))
     for template in sorted(files.TEMPLATES.iterdir()):
         if template.suffix == ".py":
             compile(render(template.name, **values), template.name, "exec")
@@ -243,6 +246,108 @@ def test_django_settings_come_from_manage_py(tmp_path):
     assert "* using the Django settings shop.conf.production" in proc.stdout
 
 
+# Wagtail's project template: manage.py and wsgi.py name the development settings.
+SPLIT_SETTINGS = {
+    "__init__.py": "",
+    "base.py": "DEBUG = False\nINSTALLED_APPS = []\nUSE_TZ = True\n",
+    "dev.py": "from .base import *\nDEBUG = True\nSECRET_KEY = 'django-insecure-dev'\n",
+    "production.py": "from .base import *\nSECRET_KEY = 'prod-' + 'x' * 50\n",
+}
+
+
+def write_split_settings(root: Path, modules: dict[str, str] = SPLIT_SETTINGS) -> Path:
+    settings = root / "src/shop/settings"
+    settings.mkdir(parents=True)
+    for name, text in modules.items():
+        (settings / name).write_text(text)
+    (root / "manage.py").write_text(
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.dev")\n')
+    (root / "src/shop/wsgi.py").write_text(
+        "import os\nfrom django.core.wsgi import get_wsgi_application\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings.dev')\n"
+        "application = get_wsgi_application()\n")
+    return settings
+
+
+def test_gen_release_picks_the_production_module_of_split_settings(tmp_path):
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"),
+                         app="shop.wsgi:application")
+    write_split_settings(root)
+    proc = twelve("gen.release", cwd=root)
+    assert "* using the Django settings shop.settings.production" in proc.stdout
+    assert ("  note: shop.settings.dev is one module of the split settings shop.settings; the "
+            "release uses shop.settings.production") in proc.stdout
+    assert ("  note: src/shop/wsgi.py defaults DJANGO_SETTINGS_MODULE to shop.settings.dev: "
+            "`bin/shop start` serves with those settings") in proc.stdout
+    assert 'SETTINGS = "shop.settings.production"' in (root / "src/shop/release.py").read_text()
+    server = (root / "rel/overlays/bin/server").read_text()
+    assert ("DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-shop.settings.production}\n"
+            "export DJANGO_SETTINGS_MODULE\n") in server
+
+
+@pytest.mark.parametrize("modules, problem", [
+    ({"__init__.py": "", "base.py": "", "dev.py": "", "staging.py": ""},
+     "none of them is named production or prod"),
+    ({"__init__.py": "", "dev.py": "", "prod.py": "", "production.py": ""},
+     "shop.settings.prod and shop.settings.production are all named for production"),
+])
+def test_gen_release_asks_for_settings_when_the_split_is_ambiguous(tmp_path, modules, problem):
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"),
+                         app="shop.wsgi:application")
+    write_split_settings(root, modules)
+    proc = twelve("gen.release", cwd=root, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: the Django settings shop.settings.dev are split "
+                                  f"(shop.settings: {', '.join(sorted(m[:-3] for m in modules if m != '__init__.py'))}) and {problem}")
+    assert "twelve gen.release --settings shop.settings." in proc.stderr
+    assert "shop.settings.dev" in proc.stderr.split("candidates: ")[1]
+    assert not (root / "src/shop/release.py").exists()
+    ok = twelve("gen.release", "--settings", "shop.settings.staging", cwd=root)
+    assert "* using the Django settings shop.settings.staging" in ok.stdout
+    assert 'SETTINGS = "shop.settings.staging"' in (root / "src/shop/release.py").read_text()
+
+
+def test_gen_release_refuses_a_settings_value_that_is_no_module_name(tmp_path):
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"))
+    proc = twelve("gen.release", "--settings", "shop/settings.py", cwd=root, check=False)
+    assert proc.returncode == 2
+    assert "--settings 'shop/settings.py' is not a dotted module name" in proc.stderr
+
+
+def test_the_build_warns_when_the_app_defaults_to_debug_settings(tmp_path):
+    from twelve import django_settings
+
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"),
+                         app="shop.wsgi:application")
+    settings = write_split_settings(root)
+    warning = django_settings.debug_warning(root, "shop.wsgi")
+    assert warning == django_settings.DEBUG_AT_BUILD.format(file="src/shop/wsgi.py",
+                                                            settings="shop.settings.dev")
+    (root / "src/shop/wsgi.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings.production')\n")
+    assert django_settings.debug_warning(root, "shop.wsgi") is None
+    (settings / "base.py").write_text("DEBUG = True\n")  # inherited through the star import
+    assert django_settings.debug_warning(root, "shop.wsgi") is not None
+    (settings / "production.py").write_text("from .base import *\nDEBUG = get_env('x', 'debug')\n")
+    assert django_settings.debug_warning(root, "shop.wsgi") is None
+
+
+def test_twelve_release_for_prod_says_the_app_defaults_to_debug_settings(tmp_path):
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"),
+                         app="shop.wsgi:application")
+    write_split_settings(root)
+    # The warning comes first; a build config that fails stops the build right after it.
+    (root / "config").mkdir()
+    (root / "config/config.py").write_text("raise RuntimeError('stop here')\n")
+    prod = twelve("release", cwd=root, check=False, env={"TWELVE_ENV": "prod"})
+    assert prod.returncode == 78, prod.stderr
+    warning = ("  warning: src/shop/wsgi.py defaults DJANGO_SETTINGS_MODULE to shop.settings.dev, "
+               "which set DEBUG = True")
+    assert warning in prod.stdout
+    dev = twelve("release", cwd=root, check=False, env={"TWELVE_ENV": "dev"})
+    assert dev.returncode == 78 and "DEBUG = True" not in dev.stdout
+
+
 @pytest.mark.parametrize("source, ref", [
     ("from sqlalchemy import MetaData\nmetadata = MetaData()\n", "shop.db:metadata"),
     ("import sqlalchemy as sa\nmeta = sa.MetaData(schema='x')\n", "shop.db:meta"),
@@ -384,6 +489,23 @@ def test_generated_django_tasks_migrate_and_roll_back(tmp_path):
     down = run_task(root, db, "shop.release.rollback('notes', 'zero')")
     assert down.returncode == 0, down.stderr
     assert "notes_note" not in tables(db)
+
+
+def test_generated_django_tasks_use_production_settings_and_warn_of_debug(tmp_path):
+    pytest.importorskip("django")
+    root = write_project(tmp_path / "shop", deps=("django", "gunicorn"),
+                         app="shop.wsgi:application")
+    db = tmp_path / "shop.sqlite3"
+    settings = write_split_settings(root)
+    (settings / "base.py").write_text(SPLIT_SETTINGS["base.py"] + "DATABASES = {'default': {"
+                                      f"'ENGINE': 'django.db.backends.sqlite3', 'NAME': {str(db)!r}}}}}\n")
+    twelve("gen.release", cwd=root)
+    migrated = run_task(root, db, "shop.release.migrate()")
+    assert (migrated.returncode, migrated.stderr) == (0, "")
+    dev = run_task(root, db, "shop.release.migrate()", DJANGO_SETTINGS_MODULE="shop.settings.dev")
+    assert dev.returncode == 0, dev.stderr
+    assert dev.stderr == ("warning: the Django settings shop.settings.dev have DEBUG = True in a "
+                          "prod release; point DJANGO_SETTINGS_MODULE at the production settings\n")
 
 
 def test_generated_sqlalchemy_tasks_create_missing_tables_and_refuse_rollback(tmp_path):

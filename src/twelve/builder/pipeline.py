@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import twelve
-from twelve import aliases
+from twelve import aliases, django_settings
 from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, progress,
                             references, sbom, secret_guard)
 from twelve.builder.release import Release
@@ -54,6 +54,8 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
            quiet: bool, watching: progress.Progress) -> Release:
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
+    if release.env == "prod":
+        warn_debug_settings(release, log)
     release = replace(release, build_config=evaluate_build_config(release, log))
     secret_guard.check_build_config(release, log)  # before any I/O: a literal secret costs nothing
     release.root.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,13 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
         if release.staging.exists():
             shutil.rmtree(release.staging, ignore_errors=True)
     return replace(release, staging=None)
+
+
+def warn_debug_settings(release: Release, log: Log) -> None:
+    # A prod release whose Django settings default to DEBUG = True serves tracebacks to anyone.
+    warning = django_settings.debug_warning(release.project.root, release.project.app_module)
+    if warning:
+        log(warning)
 
 
 def check_overwrite(release: Release, overwrite: bool,

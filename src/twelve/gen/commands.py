@@ -35,6 +35,9 @@ def register(sub) -> None:
                "write PKG/release.py with migrate() and rollback(), plus the overlays "
                "bin/migrate and bin/server that land next to bin/NAME in the release.")
     rel.add_argument("--kind", choices=KINDS, help="skip detection: the layer to generate for")
+    rel.add_argument("--settings", metavar="MODULE",
+                     help="Django: the production settings module (default: manage.py's, or "
+                          "the production module of split settings)")
     rel.add_argument("--metadata", metavar="MODULE:ATTR",
                      help="SQLAlchemy alone: the MetaData or declarative base holding the tables "
                           "(default: found in the package's source)")
@@ -105,7 +108,8 @@ def cmd_gen_release(args: argparse.Namespace) -> int:
     project = _load(args)
     detection = release.detect(project, args.kind)
     _log(detection.describe())
-    files = release.release_files(project, detection, metadata=args.metadata, log=_log)
+    files = release.release_files(project, detection, metadata=args.metadata, log=_log,
+                                  settings=args.settings)
     write_files(project.root, files, force=args.force, log=_log)
     _log(release.next_steps(project, detection))
     return OK

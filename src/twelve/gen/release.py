@@ -7,7 +7,12 @@ eval "PKG.release.migrate()"``) and ``bin/server`` (``bin/NAME start``).
 What is detected, from ``[project].dependencies`` and the files at the project's root:
 
 * **Django** (``django``, or ``manage.py``): ``call_command("migrate")``; ``rollback(app_label,
-  migration)``. The settings module comes from manage.py (else ``PKG.settings``).
+  migration)``. The settings module is ``--settings``, else the one manage.py names (else
+  ``PKG.settings``) — unless that is one module of split settings (``settings/`` with
+  ``base.py``, ``dev.py``, ``production.py``...; manage.py then names the development one):
+  then the package's ``production`` (or ``prod``) module, and without exactly one of those the
+  command stops and lists the candidates. ``bin/server`` defaults DJANGO_SETTINGS_MODULE to the
+  same module, since the app's wsgi.py may default to the development one.
 * **Alembic** (``alembic``, or ``alembic.ini``): ``alembic upgrade head`` / ``downgrade`` through
   Alembic's API, with the migrations inside the package (``PKG:migrations``) since a release
   ships no source tree.
@@ -28,6 +33,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from twelve import django_settings as dj
 from twelve.errors import ProjectError, UsageError
 from twelve.gen.files import Generated, render
 from twelve.gen.init import app_name
@@ -46,12 +52,25 @@ SIGNALS = {  # kind → (distributions, files at the project's root)
     "sqlalchemy": (("sqlalchemy", "flask-sqlalchemy"), ()),
 }
 METADATA_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-SETTINGS_IN_MANAGE_PY = re.compile(
-    r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]""")
+DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 DETECTED = "* detected {label} ({reasons}): {effect}"
 USING_METADATA = "* using the tables of {ref}"
 USING_SETTINGS = "* using the Django settings {ref}"
+SPLIT_SETTINGS = ("  note: {given} is one module of the split settings {package}; "
+                  "the release uses {chosen} (bin/server and release.py default to it)")
+APP_SETTINGS = ("  note: {file} defaults DJANGO_SETTINGS_MODULE to {given}: `bin/{name} start` "
+                "serves with those settings unless DJANGO_SETTINGS_MODULE is set; bin/server "
+                "sets it to {chosen}. Change the default in {file} to {chosen}.")
+NO_PRODUCTION_SETTINGS = ("the Django settings {given} are split ({package}: {modules}) and "
+                          "{problem}, so gen.release cannot tell which are for production")
+NO_PRODUCTION = "none of them is named production or prod"
+MANY_PRODUCTION = "{found} are all named for production"
+SETTINGS_HINT = ("Name the production settings: twelve gen.release --settings {example} "
+                 "(candidates: {candidates}).")
+BAD_SETTINGS = "--settings {value!r} is not a dotted module name (e.g. {pkg}.settings.production)"
+SERVER_SETTINGS = ('DJANGO_SETTINGS_MODULE=${{DJANGO_SETTINGS_MODULE:-{settings}}}\n'
+                   'export DJANGO_SETTINGS_MODULE')
 USING_SCRIPTS = "* using the Alembic migrations in {ref}"
 NOTHING_DETECTED = ("no database layer found: the project depends on none of django, alembic, "
                     "sqlalchemy and has no manage.py or alembic.ini")
@@ -120,12 +139,13 @@ def package_dir(project: Project) -> Path:
 
 
 def release_files(project: Project, detection: Detection, *, metadata: str | None,
-                  log) -> list[Generated]:
+                  log, settings: str | None = None) -> list[Generated]:
     """release.py in the package and the two overlays; ``log`` receives notes for the user."""
     pkg_dir = package_dir(project)
-    values = {"NAME": project.name, "APP": app_name(project)}
+    values = {"NAME": project.name, "APP": app_name(project), "SERVER_ENV": ""}
     if detection.kind == "django":
-        values["SETTINGS"] = django_settings(project)
+        values["SETTINGS"] = django_settings(project, settings, log)
+        values["SERVER_ENV"] = SERVER_SETTINGS.format(settings=values["SETTINGS"])
         log(USING_SETTINGS.format(ref=values["SETTINGS"]))
     elif detection.kind == "alembic":
         values["SCRIPT_LOCATION"] = alembic_script_location(project, pkg_dir, log)
@@ -147,13 +167,47 @@ def next_steps(project: Project, detection: Detection) -> str:
     return NEXT.format(name=project.name, app=app_name(project), rollback=rollback)
 
 
-def django_settings(project: Project) -> str:
-    manage = project.root / "manage.py"
-    if manage.is_file():
-        match = SETTINGS_IN_MANAGE_PY.search(manage.read_text(errors="replace"))
-        if match:
-            return match.group(1)
-    return f"{app_name(project)}.settings"
+def django_settings(project: Project, given: str | None = None, log=lambda line: None) -> str:
+    """The settings module the release's tasks and server use (see the module docstring)."""
+    if given is not None:
+        if not DOTTED.match(given):
+            raise UsageError(BAD_SETTINGS.format(value=given, pkg=app_name(project)))
+        chosen = given
+    else:
+        named = (dj.default_settings(project.root / "manage.py")
+                 or f"{app_name(project)}.settings")
+        chosen = _production_settings(project, named, log)
+    _note_app_default(project, chosen, log)
+    return chosen
+
+
+def _production_settings(project: Project, named: str, log) -> str:
+    """``named``, or the production module of the split settings it belongs to."""
+    search = dj.roots(project.root)
+    package = dj.split_package(search, named)
+    if named.rpartition(".")[2] in dj.PRODUCTION or package is None:
+        return named
+    modules = dj.package_modules(search, package)
+    production = dj.production_modules(modules)
+    if len(production) == 1:
+        log(SPLIT_SETTINGS.format(given=named, package=package, chosen=production[0]))
+        return production[0]
+    problem = (MANY_PRODUCTION.format(found=" and ".join(production)) if production
+               else NO_PRODUCTION)
+    leaves = ", ".join(m.rpartition(".")[2] for m in modules)
+    raise UsageError(NO_PRODUCTION_SETTINGS.format(given=named, package=package, modules=leaves,
+                                                   problem=problem),
+                     hint=SETTINGS_HINT.format(example=(production or [f"{package}.production"])[0],
+                                               candidates=", ".join(modules)))
+
+
+def _note_app_default(project: Project, chosen: str, log) -> None:
+    """Say so when the app's module (wsgi.py) defaults to other settings than ``chosen``."""
+    app_file = dj.module_file(dj.roots(project.root), project.app_module)
+    given = dj.default_settings(app_file) if app_file else None
+    if given and given != chosen:
+        log(APP_SETTINGS.format(file=_relative(project, app_file), given=given, chosen=chosen,
+                                name=project.name))
 
 
 def alembic_script_location(project: Project, pkg_dir: Path, log) -> str:

@@ -1,5 +1,10 @@
 """A configured system: loading the runtime config, the app and the server, for start, eval,
 check and env. The config is always evaluated before any app code is imported.
+
+Once the app is imported, a prod release whose Django settings have ``DEBUG = True`` (the
+development settings of a split settings package, say) is reported on stderr. Django is looked
+at only when the app already imported it and configured its settings: the runtime never
+imports Django itself.
 """
 from __future__ import annotations
 
@@ -10,6 +15,12 @@ import traceback
 
 from twelve.runtime.config import store as runtime_config
 from twelve.runtime.errors import ERROR, OK, BootError
+
+DJANGO_DEBUG = ("warning: the Django settings {module} have DEBUG = True in a prod release: "
+                "error pages show tracebacks and settings to every visitor, and every SQL "
+                "query is kept in memory")
+DJANGO_DEBUG_HINT = ("  Point DJANGO_SETTINGS_MODULE at the production settings, or read DEBUG "
+                     "from the runtime config (docs/django.md).")
 
 
 def config_inputs(release):
@@ -65,7 +76,24 @@ def load_app(ref: str):
             target = target()
         except Exception:
             raise _import_failure(ref, "creating") from None
+    warn_django_debug()
     return target
+
+
+def warn_django_debug() -> None:
+    """Report DEBUG = True of the Django settings the app configured, in a prod release."""
+    conf = sys.modules.get("django.conf")
+    if conf is None or runtime_config.config_env() != "prod":
+        return
+    try:
+        settings = conf.settings
+        if not settings.configured or settings.DEBUG is not True:
+            return
+        module = getattr(settings, "SETTINGS_MODULE", None) or "(configured in code)"
+    except Exception:  # a warning never stops a boot the app itself survived
+        return
+    sys.stderr.write(DJANGO_DEBUG.format(module=module) + "\n" + DJANGO_DEBUG_HINT + "\n")
+    sys.stderr.flush()
 
 
 def _import_failure(ref: str, doing: str = "importing") -> BootError:

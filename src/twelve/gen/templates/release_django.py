@@ -8,13 +8,18 @@ They run in a configured system whose app is not started:
 MIGRATION is a migration's name, or 'zero' to unapply all of the app's migrations.
 
 manage.py is not part of a release: these call Django's management commands directly, with
-DJANGO_SETTINGS_MODULE defaulting to SETTINGS (a module inside the release).
+DJANGO_SETTINGS_MODULE defaulting to SETTINGS (a module inside the release). In a prod
+release, settings with DEBUG = True are reported on stderr: development settings (a hard-coded
+SECRET_KEY, a database file) must not be what production migrates.
 """
 from __future__ import annotations
 
 import os
+import sys
 
 SETTINGS = "@SETTINGS@"
+DEBUG_IN_PROD = ("warning: the Django settings {module} have DEBUG = True in a prod release; "
+                 "point DJANGO_SETTINGS_MODULE at the production settings")
 
 
 def migrate() -> None:
@@ -35,4 +40,13 @@ def _setup():
     from django.core.management import call_command
 
     django.setup()
+    _warn_debug()
     return call_command
+
+
+def _warn_debug() -> None:
+    from django.conf import settings
+    from twelve import config_env
+
+    if settings.DEBUG and config_env() == "prod":
+        print(DEBUG_IN_PROD.format(module=os.environ["DJANGO_SETTINGS_MODULE"]), file=sys.stderr)

@@ -7,4 +7,5 @@ while [ -L "$SELF" ]; do
   LINK=$(readlink "$SELF")
   case $LINK in /*) SELF=$LINK ;; *) SELF=$(dirname -- "$SELF")/$LINK ;; esac
 done
+@SERVER_ENV@
 exec "$(dirname -- "$SELF")/@NAME@" start
