@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SECRET, free_port, get, release_env, tree_digest, twelve
+from conftest import free_port, get, release_env, tree_digest, twelve
 
 pytestmark = pytest.mark.slow
 
@@ -64,10 +64,9 @@ def test_an_app_from_a_dependency_with_its_server_from_a_group(tmp_path, nodes):
     assert {"prometheus-client", "gunicorn"} <= {n.replace("_", "-") for n in names}
     assert "metrics" not in names
     port = free_port()
-    node = nodes([str(rel / "bin" / "metrics"), "start"],
-                 release_env(tmp_path, PORT=str(port), HOST="127.0.0.1",
-                             SECRET_KEY_BASE=SECRET, RELEASE_TMP=str(tmp_path / "rt")),
-                 port).wait_ready(30)
+    env = release_env(tmp_path, PORT=str(port), HOST="127.0.0.1", RELEASE_TMP=str(tmp_path / "rt"))
+    del env["SECRET_KEY_BASE"]  # the config/runtime.py of `twelve init` reads no secret here
+    node = nodes([str(rel / "bin" / "metrics"), "start"], env, port).wait_ready(30)
     status, body, _ = get(node.url("/"))
     assert status == 200 and b"python_gc_objects_collected_total" in body
     assert node.terminate() == 0

@@ -115,13 +115,14 @@ def test_write_files_refuses_a_directory_where_a_file_goes(tmp_path):
 def test_init_creates_then_is_idempotent_and_non_destructive(tmp_path):
     root = write_project(tmp_path / "shop")
     first = twelve("init", cwd=root)
-    assert lines(first) == ["* creating rel/env.sh", "* creating rel/overlays/",
+    assert lines(first) == ["* config/runtime.py reads PORT, SECRET_KEY_BASE (Flask)",
+                            "* creating rel/env.sh", "* creating rel/overlays/",
                             "* creating config/config.py", "* creating config/runtime.py"]
     before = tree_digest(root)
 
     again = twelve("init", cwd=root)
     assert tree_digest(root) == before
-    assert lines(again) == ["* identical rel/env.sh", "* skipping rel/overlays/ (exists)",
+    assert lines(again)[1:] == ["* identical rel/env.sh", "* skipping rel/overlays/ (exists)",
                             "* identical config/config.py", "* identical config/runtime.py"]
 
     (root / "config/runtime.py").write_text("# mine\n")
@@ -139,13 +140,15 @@ def test_init_follows_the_paths_of_tool_twelve(tmp_path):
     root = write_project(tmp_path / "shop", extra='config_dir = "settings"\nenv_sh = "deploy/env.sh"'
                                                   '\noverlays = ["deploy/files", "more"]')
     proc = twelve("init", "--project", str(root), cwd=tmp_path)
-    assert lines(proc) == ["* creating deploy/env.sh", "* creating deploy/files/",
+    assert lines(proc)[1:] == ["* creating deploy/env.sh", "* creating deploy/files/",
                            "* creating settings/config.py", "* creating settings/runtime.py"]
 
 
 def test_init_templates_show_the_release_variables_and_read_the_three_variables(tmp_path):
-    root = write_project(tmp_path / "shop")
-    twelve("init", cwd=root)
+    root = write_project(tmp_path / "shop", deps=("flask", "flask-sqlalchemy", "gunicorn"))
+    proc = twelve("init", cwd=root)
+    assert lines(proc)[0] == ("* config/runtime.py reads PORT, SECRET_KEY_BASE, DATABASE_URL "
+                              "(Flask; dependency flask-sqlalchemy)")
     env_sh = (root / "rel/env.sh").read_text()
     for var in ("RELEASE_ROOT", "RELEASE_NAME", "RELEASE_VSN", "RELEASE_COMMAND",
                 "RELEASE_PROG", "RELEASE_TMP", "RELEASE_COOKIE"):
@@ -174,6 +177,51 @@ def test_init_templates_show_the_release_variables_and_read_the_three_variables(
     dev = runtime_config.evaluate_runtime_config(runtime_py, build, "dev",
                                                  {"STATE_DIRECTORY": str(tmp_path)})
     assert dev["shop"]["database_url"] == f"sqlite:///{tmp_path}/shop.db"
+
+
+def evaluate_generated_runtime(root: Path, environ: dict) -> dict:
+    rows = runtime_config.describe_environment(root / "config/runtime.py", {}, "prod", environ)
+    return {variable.name: variable for variable, _ in rows if variable.name not in SERVER_VARIABLES}
+
+
+SERVER_VARIABLES = {"HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG", "TWELVE_SERVER"}
+
+
+@pytest.mark.parametrize("deps, groups, expected, reads", [
+    (("django", "psycopg[binary]", "gunicorn"), "", {"PORT", "SECRET_KEY", "DATABASE_URL",
+                                                     "STATE_DIRECTORY"},
+     "PORT, SECRET_KEY, DATABASE_URL (Django; dependency django)"),
+    (("flask", "gunicorn"), "", {"PORT", "SECRET_KEY_BASE"}, "PORT, SECRET_KEY_BASE (Flask)"),
+    (("fastapi", "uvicorn"), 'server = "uvicorn"', {"PORT"}, "PORT (FastAPI)"),
+    (("starlette", "asyncpg", "uvicorn"), 'server = "uvicorn"', {"PORT", "DATABASE_URL", "STATE_DIRECTORY"},
+     "PORT, DATABASE_URL (Starlette; dependency asyncpg)"),
+    # An app from a dependency, its server and driver in a group the release includes.
+    (("prometheus-client",), 'groups = ["release"]\n[dependency-groups]\n'
+                             'release = ["gunicorn", {include-group = "db"}]\ndb = ["psycopg2"]',
+     {"PORT", "DATABASE_URL", "STATE_DIRECTORY"},
+     "PORT, DATABASE_URL (an app of no known framework; dependency psycopg2)"),
+    (("gunicorn",), "", {"PORT"}, "PORT (an app of no known framework)"),
+])
+def test_init_reads_only_what_the_framework_and_dependencies_use(tmp_path, deps, groups,
+                                                                 expected, reads):
+    root = write_project(tmp_path / "shop", deps=deps, extra=groups)
+    proc = twelve("init", cwd=root)
+    assert lines(proc)[0] == f"* config/runtime.py reads {reads}"
+    declared = evaluate_generated_runtime(root, {})
+    assert set(declared) == expected
+    # Every variable of a prod boot has a default or is the one secret: with that secret set,
+    # the release boots, and without it, only the secret is missing.
+    secret = {name for name, v in declared.items() if v.secret}
+    assert secret <= {"SECRET_KEY", "SECRET_KEY_BASE"} and len(secret) <= 1
+    environ = {name: "k" * 64 for name in secret}
+    cfg = runtime_config.evaluate_runtime_config(root / "config/runtime.py", {}, "prod",
+                                                 {**environ, "STATE_DIRECTORY": str(tmp_path)},
+                                                 server=True)
+    assert cfg["twelve"]["port"] == 4000
+    if secret:
+        with pytest.raises(runtime_config.ConfigError) as e:
+            runtime_config.evaluate_runtime_config(root / "config/runtime.py", {}, "prod", {})
+        assert {p.name for p in e.value.problems} == secret
 
 
 def test_init_without_a_project_says_so_with_exit_2(tmp_path):

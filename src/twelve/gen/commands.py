@@ -26,8 +26,9 @@ def register(sub) -> None:
          "write rel/env.sh, rel/overlays/ and config/ skeletons",
          "Write the files a project needs for releases, as commented templates: "
          "rel/env.sh (the launcher hook, with the RELEASE_* variables), rel/overlays/, "
-         "config/config.py and config/runtime.py (reading PORT, SECRET_KEY_BASE and "
-         "DATABASE_URL). Existing files are kept unless --force.")
+         "config/config.py and config/runtime.py (reading PORT, and the secret key and "
+         "DATABASE_URL when the project's dependencies show it uses them). Existing files "
+         "are kept unless --force.")
 
     rel = _add(sub, "gen.release", cmd_gen_release,
                "write PKG/release.py (migrate, rollback) and bin/migrate, bin/server overlays",
@@ -95,7 +96,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     from twelve.gen.files import write_files
 
     project = _load(args)
-    write_files(project.root, init.init_files(project), force=args.force, log=_log)
+    needs = init.detect_needs(project)
+    _log(needs.describe())
+    write_files(project.root, init.init_files(project, needs), force=args.force, log=_log)
     init.keep_buildable(project, _log)
     _log(init.next_steps(project))
     return OK
