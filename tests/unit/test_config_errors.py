@@ -41,8 +41,10 @@ def test_the_documented_message(tmp_path):
         "                    example: SECRET_KEY_BASE=<64+ random characters; "
         "generate one with `twelve gen.secret`>\n"
         "\n"
-        "Set these variables in the environment (or in the release's releases/VSN/env.sh) "
-        "and start again.")
+        "Set these variables in the environment and start again. SECRET_KEY_BASE is a secret: "
+        "set it only in the environment the node gets (e.g. an EnvironmentFile= of its systemd "
+        "unit, outside the release), never in releases/VSN/env.sh, which ships inside the "
+        "release.")
     assert str(err) == "invalid runtime configuration (releases/0.1.0/runtime.py): 2 problems"
     assert "Traceback" not in err.render()
 
@@ -55,6 +57,24 @@ def test_all_problems_are_collected_one_entry_per_variable(tmp_path):
     assert [p.name for p in err.problems] == ["A", "B", "C", "D"]
     assert err.message.endswith(": 4 problems")
     assert err.render().count("example:") == 4
+
+
+def test_env_sh_is_suggested_only_when_no_secret_is_among_the_problems(tmp_path):
+    plain = runtime_error(tmp_path, "from twelve import env\nenv.int('PORT')\n", {})
+    assert plain.render().endswith("\n\nSet these variables in the environment (or in the "
+                                   "release's releases/VSN/env.sh) and start again.")
+    secrets = runtime_error(tmp_path, (
+        "from twelve import env\nenv.int('PORT')\n"
+        "env.secret('SECRET_KEY', min_length=50); env.secret('API_TOKEN')\n"
+    ), {"SECRET_KEY": "short"})
+    hint = secrets.render().split("\n\n")[-1]
+    assert hint.startswith("Set these variables in the environment and start again. "
+                           "API_TOKEN, SECRET_KEY are secrets: set them only in the environment")
+    assert "never in releases/VSN/env.sh" in hint and "(or in" not in hint
+    # Set but invalid counts too; a secret read without a problem does not.
+    fine = runtime_error(tmp_path, "from twelve import env\nenv.int('PORT')\nenv.secret('K')\n",
+                         {"K": "x" * 20})
+    assert "(or in the release's releases/VSN/env.sh)" in fine.render()
 
 
 def test_one_problem_is_singular():

@@ -56,15 +56,23 @@ def test_render_fills_placeholders_and_drops_empty_optional_lines(tmp_path, monk
 
 
 def test_every_template_renders_to_valid_python_or_sh(tmp_path):
-    from twelve.gen import release
+    from types import SimpleNamespace
+
+    from twelve.gen import init, release
 
     values = dict(NAME="shop", APP="shop", USER="shop", RELEASE_ROOT="/opt/shop",
                   ENV_FILE="/etc/shop/shop.env", WATCHDOG="", SOCKET_REQUIRES="",
                   LISTEN="4000", SETTINGS="shop.settings", SCRIPT_LOCATION="shop:migrations",
                   METADATA="shop.db:metadata",
                   SERVER_ENV=release.SERVER_SETTINGS.format(settings="shop.settings.production"))
+    shop = SimpleNamespace(name="shop", app_module="shop.web")
+    runtime_variants = [init.runtime_values(shop, init.Needs("Django", "SECRET_KEY", 50, "django")),
+                        init.runtime_values(shop, init.Needs(init.NO_FRAMEWORK, None, 0, None))]
     for template in sorted(files.TEMPLATES.iterdir()):
-        if template.suffix == ".py":
+        if template.name == "runtime.py":
+            for variant in runtime_variants:
+                compile(render(template.name, **values, **variant), template.name, "exec")
+        elif template.suffix == ".py":
             compile(render(template.name, **values), template.name, "exec")
         elif template.suffix == ".sh":
             script = tmp_path / template.name

@@ -40,6 +40,21 @@ GEN_SECRET = "generate one with `twelve gen.secret{arg}`"
 RUNTIME_FOOTER = ("Set these variables in the environment (or in the release's "
                   "releases/VSN/env.sh) and start again.")
 BUILD_FOOTER = "Set these variables in the environment of the build and build again."
+# releases/VSN/env.sh ships inside the release and its tarball: never a place for a secret.
+SECRET_FOOTER = ("Set these variables in the environment and start again. {names} {verb} "
+                 "secret{plural}: set {pronoun} only in the environment the node gets (e.g. an "
+                 "EnvironmentFile= of its systemd unit, outside the release), never in "
+                 "releases/VSN/env.sh, which ships inside the release.")
+
+
+def runtime_footer(secrets) -> str:
+    """The hint under a runtime ConfigError; ``secrets``: the names of secrets with problems."""
+    names = sorted(secrets)
+    if not names:
+        return RUNTIME_FOOTER
+    many = len(names) > 1
+    return SECRET_FOOTER.format(names=", ".join(names), verb="are" if many else "is a",
+                                pronoun="them" if many else "it", plural="s" if many else "")
 
 
 class _Missing:

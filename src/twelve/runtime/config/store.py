@@ -15,7 +15,8 @@ from __future__ import annotations
 import builtins
 import os
 
-from twelve.runtime.config.env import ConfigError, Problem, Recorder, Variable, env, is_set
+from twelve.runtime.config.env import (ConfigError, Problem, Recorder, Variable, env, is_set,
+                                       runtime_footer)
 
 __all__ = ["config", "config_env", "get_env", "env", "ConfigError", "Problem", "Variable",
            "evaluate_build_config", "evaluate_runtime_config", "describe_environment",
@@ -182,7 +183,14 @@ def _raise_failure(recorder: Recorder, crash: ConfigError | None, source: str,
                    stage: str) -> None:
     # Problems come first: an exception after a missing variable is most likely its consequence.
     if recorder.problems:
-        raise ConfigError(problems=recorder.problems.values(), source=source, stage=stage)
+        hint = None
+        if stage == "runtime":
+            variables = recorder.variables
+            hint = runtime_footer(
+                name for name in recorder.problems
+                if name in variables and variables[name].secret)
+        raise ConfigError(problems=recorder.problems.values(), source=source, stage=stage,
+                          hint=hint)
     if crash is not None:
         raise crash
 
