@@ -368,6 +368,11 @@ def test_gen_release_refuses_a_settings_value_that_is_no_module_name(tmp_path):
     proc = twelve("gen.release", "--settings", "shop/settings.py", cwd=root, check=False)
     assert proc.returncode == 2
     assert "--settings 'shop/settings.py' is not a dotted module name" in proc.stderr
+    alembic = write_project(tmp_path / "other", deps=("alembic", "flask", "gunicorn"))
+    proc = twelve("gen.release", "--settings", "shop.settings", cwd=alembic, check=False)
+    assert proc.returncode == 2 and not (alembic / "src/shop/release.py").exists()
+    assert "--settings names Django settings, but the project's database layer is Alembic" \
+        in proc.stderr
 
 
 def test_the_build_warns_when_the_app_defaults_to_debug_settings(tmp_path):

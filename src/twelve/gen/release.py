@@ -68,6 +68,8 @@ NO_PRODUCTION = "none of them is named production or prod"
 MANY_PRODUCTION = "{found} are all named for production"
 SETTINGS_HINT = ("Name the production settings: twelve gen.release --settings {example} "
                  "(candidates: {candidates}).")
+SETTINGS_NOT_DJANGO = "--settings names Django settings, but the project's database layer is {label}"
+SETTINGS_NOT_DJANGO_HINT = "Leave --settings out, or add --kind django if the project is Django."
 BAD_SETTINGS = "--settings {value!r} is not a dotted module name (e.g. {pkg}.settings.production)"
 SERVER_SETTINGS = ('DJANGO_SETTINGS_MODULE=${{DJANGO_SETTINGS_MODULE:-{settings}}}\n'
                    'export DJANGO_SETTINGS_MODULE')
@@ -141,6 +143,9 @@ def package_dir(project: Project) -> Path:
 def release_files(project: Project, detection: Detection, *, metadata: str | None,
                   log, settings: str | None = None) -> list[Generated]:
     """release.py in the package and the two overlays; ``log`` receives notes for the user."""
+    if settings is not None and detection.kind != "django":
+        raise UsageError(SETTINGS_NOT_DJANGO.format(label=LABELS[detection.kind]),
+                         hint=SETTINGS_NOT_DJANGO_HINT)
     pkg_dir = package_dir(project)
     values = {"NAME": project.name, "APP": app_name(project), "SERVER_ENV": ""}
     if detection.kind == "django":
