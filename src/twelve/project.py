@@ -210,6 +210,7 @@ class Project:
     lock_file: Path | None = field(default=None)
     package: bool = True    # build the project as a wheel (false: nothing of its own)
     groups: tuple[str, ...] = ()  # [dependency-groups] the release includes
+    group_dependencies: tuple[str, ...] = ()  # their requirements, include-group followed
     build_backend: str | None = None  # [build-system].build-backend; None without the table
     tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
     secret_guard_allow: tuple[str, ...] = field(default=())
@@ -219,6 +220,11 @@ class Project:
         """Where generators write overlay files: the first overlay dir the project names
         besides rel/overlays, else rel/overlays."""
         return self.overlays[1] if len(self.overlays) > 1 else self.overlays[0]
+
+    @property
+    def release_dependencies(self) -> tuple[str, ...]:
+        """What the release installs: [project].dependencies and the groups it includes."""
+        return (*self.dependencies, *self.group_dependencies)
 
     @property
     def app_module(self) -> str:
@@ -254,7 +260,7 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
     if values["name"] is None and not RELEASE_NAME.match(name):
         problems.append(_check_name(name) + " (set tool.twelve.name)")
     apps = values["app"] if isinstance(values["app"], dict) else {}
-    release_deps = [*meta["dependencies"], *meta["group_dependencies"]]
+    release_deps = [*meta["dependencies"], *meta["group_dependencies"]]  # as release_dependencies
     server = values["server"] or _default_server(release_deps, apps)
     app = values["app"] if isinstance(values["app"], str) else _app_for(server, apps)
     if apps and server and not _serves_any(server, apps):
@@ -293,6 +299,7 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         package=(values["package"] if values["package"] is not None
                  else meta["build_backend"] is not None),
         groups=tuple(values["groups"]), build_backend=meta["build_backend"],
+        group_dependencies=tuple(meta["group_dependencies"]),
         tool_tables=tuple(sorted(meta["tool_tables"])),
         secret_guard_allow=tuple(values["secret_guard_allow"]))
 

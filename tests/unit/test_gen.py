@@ -192,7 +192,8 @@ def evaluate_generated_runtime(root: Path, environ: dict) -> dict:
     return {variable.name: variable for variable, _ in rows if variable.name not in SERVER_VARIABLES}
 
 
-SERVER_VARIABLES = {"HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG", "TWELVE_SERVER"}
+SERVER_VARIABLES = {"HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG", "TWELVE_SERVER",
+                    "TWELVE_MAX_WORKERS"}
 
 
 @pytest.mark.parametrize("deps, groups, expected, reads", [

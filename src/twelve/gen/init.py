@@ -23,12 +23,11 @@ cannot tell which package that is, it says what to add.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from twelve.gen.files import Generated, render
-from twelve.project import Project, read_groups, requirement_name
+from twelve.project import Project, requirement_name
 
 # setuptools' flat-layout discovery skips these names (setuptools.discovery.FlatLayout*Finder).
 NOT_DISCOVERED = frozenset((
@@ -93,18 +92,8 @@ class Needs:
         return READS.format(variables=", ".join(names), why="; ".join(why))
 
 
-def release_requirements(project: Project) -> list[str]:
-    """[project].dependencies and the requirements of the groups the release includes."""
-    try:
-        data = tomllib.loads((project.root / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        data = {}
-    groups = read_groups(data.get("dependency-groups", {}), list(project.groups), [])
-    return [*project.dependencies, *groups]
-
-
 def detect_needs(project: Project) -> Needs:
-    names = [requirement_name(r) for r in release_requirements(project)]
+    names = [requirement_name(r) for r in project.release_dependencies]
     framework = next((n for n in FRAMEWORKS if n in names), None)
     label, secret, min_length = FRAMEWORKS.get(framework, (NO_FRAMEWORK, None, 0))
     database = next((n for n in names if n in DATABASE_DISTRIBUTIONS), None)
