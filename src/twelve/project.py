@@ -69,6 +69,13 @@ def _check_app(value: str | dict) -> str | None:
     return None
 
 
+def _check_python(value: str) -> str | None:
+    if re.match(r"^3\.\d+$", value) or "/" in value:
+        return None
+    return (f"{value!r} is neither a version X.Y nor a path; e.g. python = \"3.12\" or "
+            "python = \"/usr/bin/python3.12\"")
+
+
 def _check_server(value: str) -> str | None:
     if value in SERVERS:
         return None
@@ -148,8 +155,13 @@ SETTINGS: tuple[Setting, ...] = (
             "for an ASGI framework (FastAPI, Starlette, …) the first of uvicorn, granian, "
             "hypercorn the project depends on; otherwise of gunicorn, waitress, granian, "
             "hypercorn.", _check_server),
-    Setting("include_python", "bool", True, "Bundle the build interpreter into the release "
-            "(like mix's include_erts). false uses python3 from the target's PATH."),
+    Setting("python", "str", None, "The Python the release is built for and bundles: a "
+            "version \"3.12\" (an installed one: uv-managed, pyenv's, or python3.12 on PATH; "
+            "never downloaded) or an interpreter's path. Default: the one twelve runs on. "
+            "[project] requires-python must allow it.", _check_python),
+    Setting("include_python", "bool", True, "Bundle the build interpreter (see python) into "
+            "the release (like mix's include_erts). false uses python3 from the target's PATH, "
+            "which must be the same X.Y."),
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
             "exactly once, \"tar\" at most once and last, aliases (before assemble) and "
             "\"module:function\" callables (given the release, returning it; after assemble "
@@ -214,6 +226,7 @@ class Project:
     build_backend: str | None = None  # [build-system].build-backend; None without the table
     tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
     secret_guard_allow: tuple[str, ...] = field(default=())
+    python: str | None = None  # "3.12" or an interpreter's path; None: the builder's own
 
     @property
     def main_overlay(self) -> Path:
@@ -301,7 +314,7 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         groups=tuple(values["groups"]), build_backend=meta["build_backend"],
         group_dependencies=tuple(meta["group_dependencies"]),
         tool_tables=tuple(sorted(meta["tool_tables"])),
-        secret_guard_allow=tuple(values["secret_guard_allow"]))
+        secret_guard_allow=tuple(values["secret_guard_allow"]), python=values["python"])
 
 
 def _read_toml(path: Path) -> dict:

@@ -1,14 +1,16 @@
-"""The release's ``python/``: a pruned, relocatable copy of the interpreter twelve runs on
-(mix: ``include_erts`` / ``copy_erts``).
+"""The release's ``python/``: a pruned, relocatable copy of the chosen interpreter (mix:
+``include_erts`` / ``copy_erts``).
 
-The source is always the *base* installation (``sys._base_executable``, ``sys.base_prefix``
-and ``sysconfig``), never the venv the builder runs from, so pyenv/python-build layouts
-(``--enable-shared``, stdlib under the prefix) and Debian's (a static executable in /usr/bin,
-``lib-dynload`` under /usr/lib/python3.X, ``dist-packages``) both work. What is copied is an
-allow-list: the executable, libpython when the executable links it, and the standard library
-with ``lib-dynload``. Nothing else of the prefix is read (no other ``bin/`` entries,
-``include/``, ``share/``, ``lib/pkgconfig``); inside the standard library ``PRUNE_RULES`` drops
-what a server never needs.
+The source is the interpreter ``twelve.builder.pythons`` chose (``[tool.twelve] python``,
+default the one twelve runs on), as it describes itself when probed: its *base* installation
+(``sys._base_executable``, ``sys.base_prefix`` and its ``sysconfig``), never a venv, and never
+the builder's own ``sys``/``sysconfig``, so any installed CPython can be bundled.
+pyenv/python-build layouts (``--enable-shared``, stdlib under the prefix) and Debian's (a
+static executable in /usr/bin, ``lib-dynload`` under /usr/lib/python3.X, ``dist-packages``)
+both work. What is copied is an allow-list: the executable, libpython when the executable
+links it, and the standard library with ``lib-dynload``. Nothing else of the prefix is read
+(no other ``bin/`` entries, ``include/``, ``share/``, ``lib/pkgconfig``); inside the standard
+library ``PRUNE_RULES`` drops what a server never needs.
 
 ``prepare_interpreter`` builds, once per source interpreter, into a cache directory:
 
@@ -37,11 +39,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,10 +50,12 @@ from pathlib import Path
 
 from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many, strip_debug_info)
+from twelve.builder.pythons import Python as Source
+from twelve.builder.pythons import builder_python, probe
 from twelve.errors import BuildError
 
-__all__ = ["Interpreter", "PRUNE_RULES", "prepare_interpreter", "copy_interpreter",
-           "check_relocatable", "check_dependency_libraries"]
+__all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
+           "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
 
 FORMAT_VERSION = 3   # 3: strip keeps a file whose mapped bytes it would change
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
@@ -65,7 +66,8 @@ NOT_FOUND_IN_SOURCE = "the interpreter at {exe} cannot load {lib} (needed by {fi
 NOT_FOUND_HINT = "Install the missing library, or rebuild that Python; `ldd {file}` shows it."
 TOOL_FAILED = "{tool} failed on the bundled interpreter:\n{output}"
 NO_STDLIB = "cannot find the standard library of {exe} (looked for {os_py})"
-NO_STDLIB_HINT = "twelve copies the interpreter it runs on; run it with a complete CPython install."
+NO_STDLIB_HINT = ("twelve copies the chosen interpreter ([tool.twelve] python, default the one "
+                  "it runs on): choose a complete CPython install.")
 
 
 @dataclass(frozen=True)
@@ -112,40 +114,20 @@ class Interpreter:
     vendored: tuple[str, ...]  # sonames of the shared libraries copied into python/lib
 
 
-@dataclass(frozen=True)
-class Source:
-    """The base installation the builder runs on."""
-    executable: Path      # the real file, symlinks resolved
-    stdlib: Path
-    platstdlib: Path
-    lib_dynload: Path
-    short_version: str    # "3.11"
-
-    @property
-    def lib_name(self) -> str:
-        return f"python{self.short_version}"
+def find_source(executable: str | Path | None = None) -> Source:
+    """The installation to copy: ``executable``'s, default the one twelve runs on."""
+    return builder_python() if executable is None else probe(executable)
 
 
-def find_source() -> Source:
-    exe = Path(os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable))
-    # In a venv, sysconfig's default scheme puts platstdlib under the venv: ask for the base's.
-    base = {"base": sys.base_prefix, "installed_base": sys.base_prefix,
-            "platbase": sys.base_exec_prefix, "installed_platbase": sys.base_exec_prefix}
-    paths = sysconfig.get_paths(vars=base)
-    stdlib, platstdlib = Path(paths["stdlib"]), Path(paths["platstdlib"])
-    dynload = next((Path(p) for p in sys.path
-                    if os.path.basename(p) == "lib-dynload" and os.path.isdir(p)),
-                   platstdlib / "lib-dynload")
-    if not (stdlib / "os.py").is_file():
-        raise BuildError(NO_STDLIB.format(exe=exe, os_py=stdlib / "os.py"), hint=NO_STDLIB_HINT)
-    return Source(exe, stdlib, platstdlib, dynload, sysconfig.get_python_version())
+def check_source(source: Source) -> None:
+    if not (source.stdlib / "os.py").is_file():
+        raise BuildError(NO_STDLIB.format(exe=source.executable, os_py=source.stdlib / "os.py"),
+                         hint=NO_STDLIB_HINT)
 
 
-def describe(vendored: tuple[str, ...]) -> Interpreter:
-    return Interpreter(version=platform.python_version(),
-                       executable=f"bin/python{sysconfig.get_python_version()}",
-                       soabi=sysconfig.get_config_var("SOABI") or "",
-                       platform=sysconfig.get_platform(), vendored=vendored)
+def describe(source: Source, vendored: tuple[str, ...]) -> Interpreter:
+    return Interpreter(version=source.version, executable=f"bin/{source.lib_name}",
+                       soabi=source.soabi, platform=source.platform, vendored=vendored)
 
 
 def is_pruned(relative: str) -> bool:
@@ -283,7 +265,7 @@ def _run(cmd: list[str], tool: str, **kwargs) -> None:
 def cache_key(source: Source) -> str:
     digest = hashlib.sha256()
     material = {"format": FORMAT_VERSION, "executable": str(source.executable),
-                "version": sys.version, "stdlib": str(source.stdlib),
+                "version": source.full_version, "stdlib": str(source.stdlib),
                 "prune": [r.pattern for r in PRUNE_RULES], "glibc": list(GLIBC_FAMILY),
                 "strip": shutil.which("strip") is not None}
     digest.update(json.dumps(material, sort_keys=True).encode())
@@ -307,13 +289,14 @@ def _load_valid(path: Path) -> Interpreter | None:
         return None
 
 
-def prepare_interpreter(cache_root: Path, *, log: Callable[[str], None] = lambda s: None
-                        ) -> tuple[Path, Interpreter]:
-    """Return a cached directory holding the pruned, relocatable interpreter (built once per
-    source interpreter + prune rules + this module's format version; a key in the dir name),
-    and its description."""
-    source = find_source()
-    name = f"python-{platform.python_version()}-{sysconfig.get_platform()}-{cache_key(source)}"
+def prepare_interpreter(cache_root: Path, source: Source | None = None, *,
+                        log: Callable[[str], None] = lambda s: None) -> tuple[Path, Interpreter]:
+    """Return a cached directory holding the pruned, relocatable copy of ``source`` (default:
+    the interpreter twelve runs on), built once per source interpreter + prune rules + this
+    module's format version (a key in the dir name), and its description."""
+    source = source or find_source()
+    check_source(source)
+    name = f"python-{source.version}-{source.platform}-{cache_key(source)}"
     final = cache_root / name
     described = _load_valid(final)
     if described is not None:
@@ -342,7 +325,7 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
     set_runpaths(source, stage)
     byte_compile(source, stage)
     check_relocatable(stage)
-    described = describe(tuple(sorted(libraries)))
+    described = describe(source, tuple(sorted(libraries)))
     (stage / DESCRIPTION).write_text(json.dumps({
         "format": FORMAT_VERSION, "interpreter": asdict(described),
         "sources": source_fingerprint(source, libraries)}, indent=2) + "\n")
@@ -391,7 +374,7 @@ def make_sourceless(stdlib: Path) -> None:
     """strip = true: each module's cached .pyc moves beside it as X.pyc, where import finds
     it without a source, and the source goes. Renames and unlinks in the release only: the
     cache keeps its tree."""
-    tag = sys.implementation.cache_tag  # the bundled interpreter is the builder's own version
+    tag = "cpython-" + stdlib.name.removeprefix("python").replace(".", "")  # python3.12: -312
     for cache_dir in sorted(stdlib.rglob("__pycache__"), reverse=True):
         for pyc in cache_dir.glob(f"*.{tag}.pyc"):
             module = pyc.name.removesuffix(f".{tag}.pyc")

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import sysconfig
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Callable
 import twelve
 from twelve import aliases, django_settings
 from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, progress,
-                            references, sbom, secret_guard)
+                            pythons, references, sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.runtime.config import store as runtime_config
@@ -52,6 +51,7 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
 
 def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool],
            quiet: bool, watching: progress.Progress) -> Release:
+    release = replace(release, python=choose_python(release.project))
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
     if release.env == "prod":
@@ -83,6 +83,14 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
         if release.staging.exists():
             shutil.rmtree(release.staging, ignore_errors=True)
     return replace(release, staging=None)
+
+
+def choose_python(project) -> pythons.Python:
+    """The interpreter the release is built for, checked against requires-python before any
+    step runs or anything is resolved."""
+    chosen = pythons.choose(project.python, project.root)
+    pythons.check_requires_python(project.requires_python, chosen, project.python)
+    return chosen
 
 
 def warn_debug_settings(release: Release, log: Log) -> None:
@@ -218,7 +226,7 @@ def reseal(release: Release, log: Log) -> Release:
     # linked from a cache.
     write_manifest(release, data)
     python = (release.staging / data["python"]["executable"]
-              if data["python"]["bundled"] else Path(sys.executable))
+              if data["python"]["bundled"] else release.python.executable)
     secret_guard.check_build_config(release, lambda line: None)  # a step may have changed it
     secret_guard.check_release(release, str(python), os.environ, log)
     return release
@@ -230,8 +238,7 @@ def compile_release(release: Release, python: str, paths: list[Path], log: Log) 
     project, staging = release.project, release.staging
     log("* byte-compiling (hash-based .pyc)" + (", sourceless (strip)" if project.strip else ""))
     sources = [p for p in paths if p.is_dir() or p.suffix == ".py"]
-    complaints = assemble.byte_compile(staging, python if project.include_python
-                                       else sys.executable, sourceless=project.strip,
+    complaints = assemble.byte_compile(staging, python, sourceless=project.strip,
                                        paths=sources)
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
@@ -245,9 +252,10 @@ def install_interpreter(release: Release, log: Log):
     """Link the prepared interpreter into python/; return the interpreter to build with, its
     description and the known hashes of its files."""
     if not release.project.include_python:
-        return sys.executable, None, {}
+        return str(release.python.executable), None, {}
     with _heartbeat("preparing the interpreter"):
-        prepared, info = interpreter.prepare_interpreter(cache_root() / "python", log=log)
+        prepared, info = interpreter.prepare_interpreter(cache_root() / "python",
+                                                         release.python, log=log)
     log(f"* copying python {info.version}")
     known = interpreter.copy_interpreter(prepared, release.staging / "python",
                                          sourceless=release.project.strip)
@@ -293,7 +301,7 @@ def link_locked_packages(release: Release, python: Path, info, lib: Path, work: 
     deps.lock_requirements(project, python, requirements)
     pinned = requirements.read_text()
     python_id = (f"{info.version}-{info.soabi}-{info.platform}" if info
-                 else f"{sys.version}-{sysconfig.get_config_var('SOABI')}")
+                 else f"{release.python.full_version}-{release.python.soabi}")
     before_install()
     entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
                                   project.strip, log)
@@ -313,13 +321,13 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
         "twelve": twelve.__version__,
         "python": {
             "bundled": project.include_python,
-            "version": info.version if info else "%d.%d.%d" % sys.version_info[:3],
+            "version": info.version if info else release.python.version,
             "executable": f"python/{info.executable}" if info else "python3",
             "soabi": info.soabi if info else None,
             "platform": info.platform if info else None,
             "vendored": list(info.vendored) if info else [],
         },
-        "requires_python": "%d.%d" % sys.version_info[:2],
+        "requires_python": release.python.short_version,
         "packages": [{"name": p.name, "version": p.version, "hashes": list(p.hashes),
                       "license": p.license} for p in packages],
     }

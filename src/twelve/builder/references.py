@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import sys
-import sysconfig
 from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES,
                                  ExtensionFileLoader, FileFinder, SourceFileLoader,
                                  SourcelessFileLoader)
@@ -87,11 +86,11 @@ def module_exists(name: str, search: list[str]) -> bool:
 
 def _stdlib_paths(release: Release) -> list[str]:
     """The standard library the release imports from: the bundled one (as pruned), else the
-    one of the interpreter twelve runs on, which the target's must match."""
-    bundled = release.staging / "python" / "lib" / f"python{sysconfig.get_python_version()}"
+    one of the interpreter it is built for, which the target's must match."""
+    source = release.python or interpreter.find_source()
+    bundled = release.staging / "python" / "lib" / source.lib_name
     if bundled.is_dir():
         return [str(bundled), str(bundled / "lib-dynload")]
-    source = interpreter.find_source()
     return [str(p) for p in dict.fromkeys([source.stdlib, source.platstdlib, source.lib_dynload])]
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from twelve.builder.pythons import Python
 from twelve.errors import ProjectError
 from twelve.project import RELEASE_NAME, Project
 
@@ -27,6 +28,7 @@ class Release:
     root: Path              # read-only: final location, _build/<env>/rel/<name>
     build_config: dict = field(default_factory=dict)  # step-modifiable: frozen build config
     staging: Path | None = None  # set while assembling: the sibling being built
+    python: Python | None = None  # read-only, set first by the build: the interpreter built for
 
     @property
     def version_dir(self) -> Path:
