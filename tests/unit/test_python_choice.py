@@ -58,6 +58,7 @@ def test_probing_the_builders_python_gives_what_its_own_sysconfig_says():
     assert found.short_version == sysconfig.get_python_version()
     assert found.soabi == sysconfig.get_config_var("SOABI")
     assert found.cache_tag == sys.implementation.cache_tag
+    assert found.builtins == tuple(sorted(sys.builtin_module_names))
     assert (found.stdlib / "os.py").is_file() and found.lib_dynload.is_dir()
 
 
@@ -69,6 +70,7 @@ def test_probing_another_installation_describes_that_one_not_the_builder():
     assert found.full_version == own and found.executable == exe
     assert (found.stdlib / "os.py").is_file()
     assert not found.stdlib.is_relative_to(sys.base_prefix)
+    assert "sys" in found.builtins
 
 
 def test_probing_what_is_not_a_python_is_a_build_error(tmp_path):
@@ -189,3 +191,18 @@ def test_module_references_are_looked_up_in_the_chosen_standard_library(tmp_path
     paths = references._stdlib_paths(release)
     assert str(other.stdlib) in paths and str(other.lib_dynload) in paths
     assert not any(p.startswith(sys.base_prefix + "/") for p in paths)
+
+
+def test_builtin_modules_are_the_chosen_interpreters(tmp_path):
+    """Debian builds _bisect into its executable; pyenv's CPython has it in lib-dynload."""
+    debian = pythons.probe(other_installation())
+    if "_bisect" not in debian.builtins or "_bisect" in sys.builtin_module_names:
+        pytest.skip("needs a chosen interpreter with _bisect built in and a builder without")
+    project = load_project(write_project(
+        tmp_path / "p", 'include_python = false\n[tool.twelve.processes]\nworker = '
+        '"_bisect:bisect"'))
+    release = make_release(project, name=None, version=None, env="prod", path=None)
+    release = replace(release, python=debian, staging=tmp_path / "staging")
+    (tmp_path / "staging" / "lib" / "pick").mkdir(parents=True)
+    (tmp_path / "staging" / "lib" / "pick" / "web.py").write_text("app = None\n")
+    references.check_references(release, [])

@@ -66,6 +66,7 @@ print(json.dumps({
     "soabi": sysconfig.get_config_var("SOABI") or "", "platform": sysconfig.get_platform(),
     "stdlib": paths["stdlib"], "platstdlib": paths["platstdlib"],
     "lib_dynload": dynload[0] if dynload else os.path.join(paths["platstdlib"], "lib-dynload"),
+    "builtins": sorted(sys.builtin_module_names),
 }))
 """
 
@@ -84,6 +85,7 @@ class Python:
     stdlib: Path
     platstdlib: Path
     lib_dynload: Path
+    builtins: tuple[str, ...] = ()   # sys.builtin_module_names: modules with no file
 
     @property
     def lib_name(self) -> str:
@@ -109,7 +111,7 @@ def probe(executable: str | Path) -> Python:
                   full_version=data["full_version"], short_version=data["short_version"],
                   soabi=data["soabi"], platform=data["platform"], cache_tag=data["cache_tag"],
                   stdlib=Path(data["stdlib"]), platstdlib=Path(data["platstdlib"]),
-                  lib_dynload=Path(data["lib_dynload"]))
+                  lib_dynload=Path(data["lib_dynload"]), builtins=tuple(data["builtins"]))
 
 
 def builder_python() -> Python:

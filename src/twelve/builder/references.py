@@ -50,20 +50,23 @@ def check_references(release: Release, app_files: list[Path]) -> None:
     """Fail unless every module the project names is in the staging release."""
     lib = release.staging / "lib"
     search = [str(lib), *_stdlib_paths(release)]
+    builtins = release.python.builtins if release.python else sys.builtin_module_names
     for key, ref in project_references(release):
         module = ref.split(":", 1)[0].strip()
-        if not module_exists(module, search):
+        if not module_exists(module, search, builtins):
             raise BuildError(MISSING.format(key=key, ref=ref, module=module),
                              hint=MISSING_HINT.format(known=_known(module, lib, app_files)))
 
 
-def module_exists(name: str, search: list[str]) -> bool:
-    """Whether ``import name`` would find a module along ``search``, found without running
-    any code: each parent package's ``__path__`` is where its next part is looked up."""
+def module_exists(name: str, search: list[str],
+                  builtins: tuple[str, ...] = tuple(sys.builtin_module_names)) -> bool:
+    """Whether ``import name`` would find a module along ``search`` (or among the release
+    interpreter's ``builtins``), found without running any code: each parent package's
+    ``__path__`` is where its next part is looked up."""
     parts = name.split(".")
     if not all(part.isidentifier() for part in parts):
         return False
-    if parts[0] in sys.builtin_module_names:
+    if parts[0] in builtins:
         return len(parts) == 1
     for depth in range(len(parts)):
         fullname = ".".join(parts[:depth + 1])
