@@ -24,6 +24,7 @@ from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter,
                             pythons, references, sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
+from twelve.project import Project
 from twelve.runtime.config import store as runtime_config
 
 Log = Callable[[str], None]
@@ -85,7 +86,7 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
     return replace(release, staging=None)
 
 
-def choose_python(project) -> pythons.Python:
+def choose_python(project: Project) -> pythons.Python:
     """The interpreter the release is built for, checked against requires-python before any
     step runs or anything is resolved."""
     chosen = pythons.choose(project.python, project.root)

@@ -27,10 +27,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from typing import TYPE_CHECKING
 
 from twelve.errors import BuildError, ProjectError
+
+if TYPE_CHECKING:   # packaging is imported where requires-python is checked: interpreter.py,
+    from packaging.specifiers import SpecifierSet   # which needs only probe, stays stdlib-only
 
 VERSION = re.compile(r"^3\.\d+$")   # what python = "X.Y" looks like
 EXECUTABLE = re.compile(r"python3\.\d+")
@@ -218,6 +220,8 @@ def check_requires_python(spec: str | None, python: Python, chosen: str | None) 
     """Fail unless ``[project] requires-python`` allows ``python``."""
     if spec is None:
         return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     try:
         specifiers = SpecifierSet(spec)
     except InvalidSpecifier as e:
