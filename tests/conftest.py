@@ -179,14 +179,17 @@ class Release:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def cleanup(self) -> None:
-        """Kill every node this release started, by the pids the test saw and by the pid files
-        of its RELEASE_TMP (a daemon whose `pid` the test never got is stopped too)."""
+        """Kill every node this release started, by the pids the test saw and by the locks
+        of its RELEASE_TMP (a daemon whose `pid` the test never got is stopped too). Never by
+        a pid file: a stale one may name any process."""
+        from twelve.runtime.process.node import lock_holders
+
         run = Path(self.env["RELEASE_TMP"]) / "run"
         pids = set(self.pids)
-        for pid_file in run.glob("*.pid") if run.is_dir() else ():
+        for lock in run.glob("*.lock") if run.is_dir() else ():
             try:
-                pids.add(int(pid_file.read_text().strip()))
-            except (OSError, ValueError):
+                pids |= lock_holders(lock)
+            except OSError:
                 pass
         for pid in pids:
             try:

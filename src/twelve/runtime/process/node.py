@@ -24,7 +24,7 @@ from pathlib import Path
 
 from twelve.runtime import system
 from twelve.runtime.control import channel
-from twelve.runtime.process import notify
+from twelve.runtime.process import notify, respawn
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
@@ -46,6 +46,7 @@ class Node:
     def __init__(self, release, process: str, graceful_timeout: float) -> None:
         self.release, self.process = release, process
         self.boot_id = secrets.token_hex(8)
+        self.pid = os.getpid()  # a forked worker runs this code too, under another pid
         self.graceful_timeout = graceful_timeout
         self.is_ready = False
         self.stop_requested = False  # by `stop`, or by a signal before the server's handlers
@@ -106,6 +107,10 @@ class Node:
             raise KeyboardInterrupt
         self.stop_requested = True
 
+    def is_worker(self) -> bool:
+        """True in a process forked from the node (a server's worker)."""
+        return os.getpid() != self.pid
+
     def after_fork(self) -> None:
         """In a forked worker: the lock and the control socket belong to the node only, and
         the worker dies with the node (a `kill -9` of the node must free the port too)."""
@@ -133,17 +138,48 @@ def acquire_lock(release, process: str) -> int:
         os.set_inheritable(fd, False)
         return fd
     channel.make_run_dir(release.tmp)
-    fd = channel.open_private(lock_path(release.tmp, process), os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    path = lock_path(release.tmp, process)
+    while True:
+        fd = channel.open_private(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = node_pid(release.tmp, process)
+            who = release.name if process == "web" else f"{release.name} {process}"
+            raise AlreadyRunning(f"{who} is already running (pid {pid or '?'})",
+                                 hint=f"Stop it first: {release.prog} stop"
+                                      + ("" if process == "web" else f" {process}")) from None
+        if _same_file(fd, path):
+            return fd
+        # the node we waited on removed this file as it left (remove_run_files): a lock on
+        # it locks nothing another node would open, so lock the file now at that path
         os.close(fd)
-        pid = _read_pid(pid_path(release.tmp, process))
-        who = release.name if process == "web" else f"{release.name} {process}"
-        raise AlreadyRunning(f"{who} is already running (pid {pid or '?'})",
-                             hint=f"Stop it first: {release.prog} stop"
-                                  + ("" if process == "web" else f" {process}")) from None
-    return fd
+
+
+def node_pid(tmp: Path, process: str) -> int | None:
+    """The pid of the running node of this process type, or None: the process holding its
+    lock. run/PROCESS.pid is for people and is never trusted here: one left by a node killed
+    with -9 (or written over by anyone) may name a process that is no node at all."""
+    try:
+        holders = lock_holders(lock_path(tmp, process))
+    except OSError:  # no lock file: no node; no /proc/locks: not Linux
+        return None
+    return holders.pop() if len(holders) == 1 else None
+
+
+def lock_holders(path: Path) -> set[int]:
+    """The pids holding an flock on this file, from /proc/locks (Linux)."""
+    st = os.stat(path)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders = set()
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            # "1: FLOCK  ADVISORY  WRITE 2118 fe:00:2147714 0 EOF"; waiters have "->" first
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                holders.add(int(fields[4]))
+    return holders
 
 
 def write_pid(path: Path) -> None:
@@ -155,7 +191,9 @@ def write_pid(path: Path) -> None:
 
 
 def start(release, process: str, *, repl: bool = False) -> int:
-    """Boot and serve in the foreground until stopped; exec in place on restart."""
+    """Boot and serve in the foreground until stopped; exec in place on restart. Every way out
+    of the node removes its run files; a forked worker leaves through os._exit, touching none
+    of them."""
     target = system.process_target(release, process)
     node = Node(release, process, 0.0)
     for sig in NODE_SIGNALS:
@@ -163,6 +201,30 @@ def start(release, process: str, *, repl: bool = False) -> int:
     # a restart re-execs with them blocked, so none is lost between the drain and here
     signal.pthread_sigmask(signal.SIG_UNBLOCK, NODE_SIGNALS)
     node.lock_fd = acquire_lock(release, process)
+    listener = None
+    try:
+        restart, listener = boot_and_serve(release, node, target, repl)
+        if node.is_worker():
+            respawn.end_worker(None)
+        signal.pthread_sigmask(signal.SIG_BLOCK, NODE_SIGNALS)
+        if restart and not node.stop_requested:
+            reexec(release, process, node.lock_fd, listener)  # returns only by raising
+    except BaseException as e:
+        if node.is_worker():
+            respawn.end_worker(e)  # a server let its SystemExit through
+        raise
+    finally:
+        if not node.is_worker():
+            if listener is not None:
+                listener.close()  # the port is free before the lock: the next node can bind
+            remove_run_files(release.tmp, process)
+    return OK
+
+
+def boot_and_serve(release, node: Node, target: str, repl: bool):
+    """The runtime config, the control socket and the pid file, then serve: (restart?, the
+    listening socket to keep across it)."""
+    process = node.process
     cfg = system.load_config(release, server=process == "web")
     twelve_cfg = cfg.get("twelve", {})
     from twelve.runtime.servers import GRACEFUL_TIMEOUT
@@ -173,11 +235,11 @@ def start(release, process: str, *, repl: bool = False) -> int:
 
     node.control = channel.ControlServer(channel.socket_path(release.tmp, process), cookie,
                                          session.handler(node), node.info).start()
-    write_pid(pid_path(release.tmp, process))
-    if repl:
-        session.attach_terminal(release)
     listener = None
     try:
+        write_pid(pid_path(release.tmp, process))
+        if repl:
+            session.attach_terminal(release)
         if node.stop_requested:
             restart = False  # asked to stop before it served: nothing to drain
         elif target == "server":
@@ -185,12 +247,16 @@ def start(release, process: str, *, repl: bool = False) -> int:
         else:
             restart = run_function(release, node, target)
     finally:
-        node.control.close()
-    signal.pthread_sigmask(signal.SIG_BLOCK, NODE_SIGNALS)
-    if restart and not node.stop_requested:
-        reexec(release, process, node.lock_fd, listener)
-    _remove(pid_path(release.tmp, process))
-    return OK
+        if not node.is_worker():
+            node.control.close()
+    return restart, listener
+
+
+def remove_run_files(tmp: Path, process: str) -> None:
+    """The node is leaving: its pid file, then its lock file while it still holds the lock
+    (acquire_lock makes sure a node never keeps a lock on a file removed this way)."""
+    _remove(pid_path(tmp, process))
+    _remove(lock_path(tmp, process))
 
 
 def serve_web(release, node: Node, twelve_cfg: dict):
@@ -250,11 +316,13 @@ def _die_with_parent() -> None:
         pass  # not Linux: the server's own parent check remains
 
 
-def _read_pid(path: Path) -> int | None:
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _remove(path: Path) -> None:

@@ -4,8 +4,10 @@ waitress) when WEB_CONCURRENCY asks for several.
 The node imports the app, then forks the workers, which all serve on the node's listening
 socket. The node stays their supervisor: SIGTERM/SIGINT → TERM to every worker and wait for
 them (bounded by the graceful timeout; a second stop or the deadline → KILL); SIGHUP → the
-same drain, then the node re-execs, unless a stop arrives meanwhile (servers.Hooks); a worker that dies on its own is replaced, unless workers
-keep dying, which stops the node. Handlers only set flags; the loop does the work.
+same drain, then the node re-execs, unless a stop arrives meanwhile (servers.Hooks). A worker
+that dies on its own is replaced after a growing delay, and workers that keep dying stop the
+node (twelve.runtime.process.respawn, the rule of every server). A worker never returns into
+the node's code: it ends with os._exit. Handlers only set flags; the loop does the work.
 """
 from __future__ import annotations
 
@@ -14,16 +16,12 @@ import os
 import signal
 import sys
 import time
-import traceback
 
-from twelve.runtime.errors import BootError
+from twelve.runtime.process import respawn
 from twelve.runtime.process.lifecycle import DRAIN, FORCE, Drain
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
 log = logging.getLogger("twelve.prefork")
-
-CRASH_WINDOW = 10.0   # seconds
-CRASH_LIMIT = 5       # worker deaths within the window that stop the node
 
 
 class _WorkerHooks(Drain):
@@ -46,7 +44,8 @@ class Supervisor:
         self.settings, self.hooks, self.serve_worker = settings, hooks, serve_worker
         self.workers: dict[int, int] = {}   # pid → slot
         self.signals: list[int] = []
-        self.deaths: list[float] = []
+        self.deaths = respawn.Deaths()
+        self.vacant: list[int] = []          # slots whose worker died, replaced after a delay
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.ready_r, self.ready_w = os.pipe()
@@ -73,7 +72,8 @@ class Supervisor:
         import select
         waiting = self.settings.workers
         while waiting > 0:
-            readable = select.select([self.ready_r, self.wake_r], [], [], 1.0)[0]
+            timeout = min(1.0, self.deaths.wait()) if self.vacant else 1.0
+            readable = select.select([self.ready_r, self.wake_r], [], [], timeout)[0]
             if self.ready_r in readable:
                 waiting -= len(os.read(self.ready_r, waiting))
             if self.wake_r in readable:
@@ -82,6 +82,7 @@ class Supervisor:
                 self._loop()
                 return False
             self._reap(respawn=True)
+            self._replace()
         return True
 
     def _install(self) -> dict:
@@ -103,7 +104,6 @@ class Supervisor:
         if pid:
             self.workers[pid] = slot
             return
-        code = 0
         try:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
@@ -113,15 +113,9 @@ class Supervisor:
             hooks = _WorkerHooks(self.hooks.after_fork, self.ready_w)
             hooks.after_fork()
             self.serve_worker(hooks)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 0
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+        except BaseException as e:
+            respawn.end_worker(e)
+        respawn.end_worker(None)
 
     def _loop(self) -> None:
         while True:
@@ -132,9 +126,12 @@ class Supervisor:
                     self._stop()
                     return
             self._reap(respawn=True)
+            self._replace()
 
     def _wait(self, timeout: float = 1.0) -> None:
         import select
+        if self.vacant:  # wake when the next replacement is due
+            timeout = min(timeout, self.deaths.wait())
         if select.select([self.wake_r], [], [], timeout)[0]:
             self._drain_wakeups()
 
@@ -155,18 +152,21 @@ class Supervisor:
             slot = self.workers.pop(pid, None)
             if slot is None or not respawn:
                 continue
-            log.warning("worker %d exited with %d; starting another", pid,
-                        os.waitstatus_to_exitcode(status))
-            self._note_death()
-            self._spawn(slot)
+            self._note_death(pid, status)
+            self.vacant.append(slot)
 
-    def _note_death(self) -> None:
-        now = time.monotonic()
-        self.deaths = [t for t in self.deaths if now - t < CRASH_WINDOW] + [now]
-        if len(self.deaths) >= CRASH_LIMIT:
+    def _note_death(self, pid: int, status: int) -> None:
+        try:
+            delay = self.deaths.note()
+        except respawn.WorkersKeepDying:
             self._kill(signal.SIGKILL)
-            raise BootError(f"workers keep dying ({CRASH_LIMIT} in {CRASH_WINDOW:.0f}s); "
-                            "stopping", hint="See the tracebacks above.")
+            raise
+        log.warning("worker %d %s; starting another in %.1f s", pid, _how(status), delay)
+
+    def _replace(self) -> None:
+        """Fork the replacements that are due (respawn.Deaths says when)."""
+        while self.vacant and self.deaths.wait() == 0:
+            self._spawn(self.vacant.pop(0))
 
     def _stop(self) -> None:
         """TERM every worker; wait for them; KILL on a second signal or at the deadline."""
@@ -191,3 +191,13 @@ class Supervisor:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+
+def _how(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"

@@ -9,6 +9,11 @@ from, and its accept loop (in Rust) cannot be told to stop first. So the workers
 are twelve's: on SIGTERM/SIGINT a worker stops accepting (servers.quiesce.forbid_accept), waits
 until every connection it accepted has been read, and only then tells granian to drain. The
 connections it no longer takes wait in the node's socket for the next boot.
+
+A worker forked by granian drops the node's resources first (``hooks.after_fork``) and ends
+through multiprocessing's os._exit. Workers that die on their own follow twelve's one rule
+(twelve.runtime.process.respawn) instead of granian's (stop at the first death, or with
+``respawn_failed_workers``, at a second one within 5.5 s of a respawn).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import threading
 import time
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.process import respawn
 from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
@@ -51,9 +57,11 @@ class Granian:
         try:
             server.serve(target_loader=lambda: app, wrap_loader=False)
         except SystemExit as e:
-            if e.code not in (0, None):
+            if e.code not in (0, None) and server.crashed is None:
                 raise BootError(f"granian stopped with exit status {e.code}",
                                 hint="See its log lines above.") from None
+        if server.crashed is not None:
+            raise server.crashed
 
 
 def node_class(sock, hooks):
@@ -65,6 +73,32 @@ def node_class(sock, hooks):
                         hint="Use granian 2.x (tested with 2.8).") from None
 
     class Node(MPServer):
+        crashed: respawn.WorkersKeepDying | None = None
+
+        def _spawn_worker(self, idx, target, callback_loader):
+            def worker(*args, **kwargs):
+                hooks.after_fork()
+                return target(*args, **kwargs)
+            return super()._spawn_worker(idx, worker, callback_loader)
+
+        def _serve_loop(self, spawn_target, target_loader):
+            """granian's loop, for what twelve uses of it: a stop (SIGHUP too, see on_signal)
+            and workers that die, replaced after respawn's delay, or the node stops."""
+            deaths = respawn.Deaths()
+            while True:
+                self.main_loop_interrupt.wait()
+                if self.interrupt_signal:
+                    return
+                if self.interrupt_children:
+                    failed = list(self.interrupt_children)
+                    self.interrupt_children.clear()
+                    self.main_loop_interrupt.clear()
+                    try:
+                        _replace(self, deaths, failed, spawn_target, target_loader)
+                    except respawn.WorkersKeepDying as e:
+                        self.crashed = e
+                        return
+
         def _init_shared_socket(self):
             fd = os.dup(sock.fileno())
             os.set_inheritable(fd, True)
@@ -93,6 +127,21 @@ def node_class(sock, hooks):
                 MPServer.signal_handler_interrupt(self, *args, **kwargs)
 
     return Node
+
+
+def _replace(server, deaths, failed: list, spawn_target, target_loader) -> None:
+    """Replace each dead worker after respawn's delay, unless a stop came meanwhile."""
+    from granian.log import logger
+
+    for idx in failed:
+        delay = deaths.note()
+        logger.warning(f"starting another worker-{idx + 1} in {delay:.1f} s")
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not server.interrupt_signal:
+            time.sleep(min(0.05, delay))
+        if server.interrupt_signal:
+            return
+        server._respawn_workers([idx], spawn_target, target_loader)
 
 
 def install_worker_signals(local) -> None:

@@ -1,10 +1,19 @@
-"""gunicorn: its arbiter runs in the node's process and forks the workers (WSGI)."""
+"""gunicorn: its arbiter runs in the node's process and forks the workers (WSGI).
+
+A worker ends with os._exit once gunicorn is done with it, whatever it raised: gunicorn lets a
+worker's SystemExit unwind through the arbiter's stack, which is the node's, and the node's
+cleanup (its control socket, pid file and lock) must never run in a worker. Workers that die on
+their own follow twelve's one rule (twelve.runtime.process.respawn): each replacement waits a
+growing delay, and too many deaths stop the node; gunicorn's own rule (respawn at once, for
+ever, unless a worker fails to boot) is replaced.
+"""
 from __future__ import annotations
 
 import os
 import signal
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.process import respawn
 from twelve.runtime.servers import FORCE, IGNORE, logging_config
 
 
@@ -22,7 +31,8 @@ class Gunicorn:
                    "logconfig_dict": logging_config("gunicorn.error", "gunicorn.access"),
                    "post_fork": lambda arbiter, worker: hooks.after_fork(),
                    "logger_class": logger_class(settings.access_log),
-                   "worker_exit": _worker_exit}
+                   "worker_exit": _worker_exit,
+                   "child_exit": lambda arbiter, worker: arbiter.note_death(worker)}
 
         class Application(BaseApplication):
             def load_config(self):
@@ -36,9 +46,12 @@ class Gunicorn:
             def load(self):
                 return app
 
+        arbiter = arbiter_class(sock, hooks)(Application())
         try:
-            arbiter_class(sock, hooks)(Application()).run()
+            arbiter.run()
         except SystemExit as e:
+            if arbiter.crashed is not None:
+                raise arbiter.crashed from None
             if e.code not in (0, None):
                 raise BootError(f"gunicorn stopped with exit status {e.code}",
                                 hint="See its log lines above.") from None
@@ -71,17 +84,52 @@ def _worker_exit(arbiter, worker) -> None:
 
 def arbiter_class(sock, hooks):
     from gunicorn.arbiter import Arbiter
+    from gunicorn.errors import HaltServer
     from gunicorn.sock import create_sockets
 
     class Node(Arbiter):
         reported = False
+        crashed: respawn.WorkersKeepDying | None = None
+        deaths = None
+
+        def note_death(self, worker):
+            """gunicorn's child_exit: a worker that died while the node is not draining."""
+            if hooks.draining or self.crashed is not None:
+                return
+            if self.deaths is None:
+                self.deaths = respawn.Deaths()
+            try:
+                delay = self.deaths.note()
+            except respawn.WorkersKeepDying as e:
+                self.crashed = e
+                raise HaltServer(e.message, 1) from None
+            self.log.warning("starting another worker in %.1f s", delay)
 
         def manage_workers(self):
+            if self.deaths is not None and self.deaths.wait() > 0:
+                return  # a crashed worker's replacement is not due yet
             super().manage_workers()
             # Ready once every worker is forked (gunicorn's when_ready comes before any).
             if not self.reported and len(self.WORKERS) >= self.num_workers:
                 self.reported = True
                 hooks.ready()
+
+        def wait_for_signals(self, timeout=1.0):
+            if self.deaths is not None and len(self.WORKERS) < self.num_workers:
+                timeout = min(timeout, max(self.deaths.wait(), 0.01))
+            return super().wait_for_signals(timeout)
+
+        def spawn_worker(self):
+            node = os.getpid()
+            try:
+                pid = super().spawn_worker()
+            except BaseException as e:
+                if os.getpid() == node:
+                    raise
+                respawn.end_worker(e)  # gunicorn ends its workers with sys.exit
+            if os.getpid() != node:
+                respawn.end_worker(None)
+            return pid
 
         def start(self):
             self.LISTENERS = create_sockets(self.cfg, self.log, [os.dup(sock.fileno())])
