@@ -75,3 +75,13 @@ def test_a_passed_fd_that_is_no_listening_socket_is_exit_78(tmp_path):
     finally:
         os.dup2(saved, listen.SD_LISTEN_FDS_START)
         os.close(saved)
+
+
+@pytest.mark.parametrize("value", ["abc", "٣", "1_0", "9" * 50, "987654"])
+def test_a_lock_fd_that_is_no_open_descriptor_is_exit_78(monkeypatch, value):
+    from twelve.runtime.process import node
+
+    monkeypatch.setenv(node.LOCK_FD, value)
+    with pytest.raises(ConfigError, match="TWELVE_LOCK_FD does not name an open file") as info:
+        node.acquire_lock(None, "web")
+    assert info.value.exit_code == 78

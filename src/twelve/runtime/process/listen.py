@@ -35,7 +35,7 @@ def inherited(environ) -> socket.socket | None:
     if fd is None:
         return None
     try:
-        sock = socket.socket(fileno=_count(fd))
+        sock = socket.socket(fileno=fd_number(fd))
     except (OSError, ValueError):
         raise ConfigError(NOT_INHERITED.format(name=INHERITED_FD, value=_shown(fd)),
                           hint=NOT_INHERITED_HINT.format(name=INHERITED_FD)) from None
@@ -43,7 +43,7 @@ def inherited(environ) -> socket.socket | None:
     return sock
 
 
-def _count(text: str) -> int:
+def fd_number(text: str) -> int:
     """A plain decimal number of a few digits (int() would take "٣", "1_0" or 5,000 digits)."""
     if not (text.isascii() and text.isdigit() and len(text) <= 9):
         raise ValueError(text)
@@ -63,7 +63,7 @@ def activated(environ) -> socket.socket | None:
     for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         environ.pop(name, None)  # our children must not take them for their own
     try:
-        number = _count(count)
+        number = fd_number(count)
     except ValueError:
         raise ConfigError(NOT_FDS.format(value=_shown(count)), hint=NOT_FDS_HINT) from None
     if number < 1:

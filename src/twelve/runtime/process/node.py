@@ -25,10 +25,14 @@ from pathlib import Path
 from twelve.runtime import system
 from twelve.runtime.control import channel
 from twelve.runtime.process import notify, respawn
+from twelve.runtime.config.env import ConfigError
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
 BOOTED_AT = "TWELVE_BOOTED_AT"  # first boot time, kept across restarts (uptime)
+NOT_A_LOCK = "{name} does not name an open file descriptor"
+NOT_A_LOCK_HINT = ("It is set by a node for its own restart, never by hand: unset it and "
+                   "start again.")
 
 BOOTING, READY, RESTARTING, STOPPING = "booting", "ready", "restarting", "stopping"
 NODE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -134,8 +138,12 @@ def acquire_lock(release, process: str) -> int:
     """One node per process type: an flock that dies with its process (kill -9 included)."""
     inherited = os.environ.pop(LOCK_FD, None)
     if inherited is not None:
-        fd = int(inherited)
-        os.set_inheritable(fd, False)
+        from twelve.runtime.process.listen import fd_number
+        try:
+            fd = fd_number(inherited)
+            os.set_inheritable(fd, False)
+        except (ValueError, OSError):
+            raise ConfigError(NOT_A_LOCK.format(name=LOCK_FD), hint=NOT_A_LOCK_HINT) from None
         return fd
     channel.make_run_dir(release.tmp)
     path = lock_path(release.tmp, process)
