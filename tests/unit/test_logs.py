@@ -1,0 +1,77 @@
+"""The daemon's log writer (twelve.runtime.process.logs): rotation by size at line ends, and a
+full disk that drops whole lines, says so once, and resumes with a count of what was lost.
+The full disk is a real one: a small tmpfs (root only)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from twelve.runtime.process import logs
+
+
+def lines(first: int, count: int) -> bytes:
+    return b"".join(b"line %05d of the node's output\n" % i for i in range(first, first + count))
+
+
+def test_rotation_keeps_the_newest_files_within_the_limit(tmp_path):
+    path = tmp_path / "hello.log"
+    log = logs.RotatingLog(path, max_bytes=100, keep=2, report=print)
+    log.feed(lines(0, 10))
+    log.close()
+    files = [path.with_name("hello.log.2"), path.with_name("hello.log.1"), path]
+    assert all(len(f.read_bytes()) <= 100 for f in files)
+    assert lines(0, 10).endswith(b"".join(f.read_bytes() for f in files))
+    assert not path.with_name("hello.log.3").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_drops_whole_lines_says_so_once_and_resumes(small_disk, monkeypatch):
+    monkeypatch.setattr(logs, "RETRY_INTERVAL", 0.0)
+    path = small_disk / "hello.log"
+    said: list[str] = []
+    log = logs.RotatingLog(path, max_bytes=1 << 20, keep=1, report=said.append)
+    log.feed(lines(0, 3))
+    filler = fill(small_disk)
+    for first in range(3, 3000, 100):
+        log.feed(lines(first, 100))  # every write fails; none may raise
+    assert said == [logs.LOG_FULL.format(path=path, error=os.strerror(28))], said
+    filler.unlink()
+    log.feed(lines(5000, 2))
+    log.close()
+    text = path.read_text()
+    head, notice, tail = text.partition("twelve: ")
+    assert head.endswith("\n") and all(line.startswith("line ") for line in head.splitlines())
+    dropped = int(tail.split()[0])
+    written = len(head.splitlines())
+    assert written + dropped == 3003, "every line is either in the log or counted"
+    assert tail.splitlines()[1:] == ["line 05000 of the node's output",
+                                     "line 05001 of the node's output"]
+    assert said[1] == logs.STATUS_RESUMED.format(count=dropped)
