@@ -7,8 +7,16 @@ Security, in the order a connection meets it:
    the other's fresh nonce, so the cookie never crosses the socket and a proof cannot be replayed.
 Frames are a 4-byte big-endian length and a UTF-8 JSON object, at most ``MAX_FRAME`` bytes. A
 malformed, oversized, slow or hostile client loses only its own connection: the whole handshake
-has one deadline, connections are bounded in number (one more is told so and closed), and every
-error ends in ``close()``.
+has one deadline, and every error ends in ``close()``.
+
+Capacity: everyone entitled to the channel is served, sooner or later, never refused. At most
+``MAX_CONNECTIONS`` are served at once; more wait in the listen backlog. A connection is *idle*
+until its first request arrives: during the handshake and then for at most ``REQUEST_TIMEOUT``.
+When every slot is taken, the oldest idle connection (older than ``EVICT_AFTER``) makes room for
+the newcomer: it is told ``BUSY`` and closed, before its request ran, and clients retry a busy
+node with backoff for up to ``BUSY_RETRY_FOR``. So idle connections, authenticated or not, can
+never lock out `stop`; what runs long (rpc, consoles) is bounded by the session, below
+``MAX_CONNECTIONS``, which keeps room for the quick requests.
 """
 from __future__ import annotations
 
@@ -28,12 +36,19 @@ from twelve.runtime.errors import NOT_RUNNING, TwelveError
 PROTOCOL = 1
 MAX_FRAME = 1 << 20          # bytes; a request larger than this is an attack or a mistake
 HANDSHAKE_TIMEOUT = 5.0      # seconds an unauthenticated peer may take, for the whole handshake
-MAX_CONNECTIONS = 32         # concurrent; one more is told TOO_MANY and closed
+MAX_CONNECTIONS = 32         # served at once; more wait in the backlog, idle ones are evicted
+BACKLOG = 256                # connections waiting to be accepted (the kernel may cap it lower)
+REQUEST_TIMEOUT = 10.0       # seconds an authenticated connection may wait to send its request
+EVICT_AFTER = 1.0            # seconds an idle connection is safe from eviction for a newcomer
+BUSY_RETRY_FOR = 30.0        # seconds a client retries a busy node, with backoff
 SOCKET_PATH_MAX = 100        # sun_path holds 108 bytes; longer paths go through /proc/self/fd
 COOKIE_MIN_BYTES = 16        # an empty or short cookie would make the HMAC challenge a formality
 NONCE_HEX = 64               # 32 random bytes, as hex
 
-TOO_MANY = "too many connections to the control socket; try again in a moment"
+BUSY = "the node is busy: every control connection is in use; try again in a moment"
+BUSY_HINT = ("{name} stayed busy for {seconds:.0f} s: are many rpc or remote sessions "
+             "running at once?")
+IDLE = f"no request within {REQUEST_TIMEOUT:.0f} s of connecting; closing the connection"
 RUN_DIR_FOREIGN = "{path} belongs to uid {uid}, not to this node's user (uid {me})"
 RUN_DIR_FOREIGN_HINT = ("Remove it (as root: rm -r {path}) or set RELEASE_TMP to a directory of "
                         "your own, e.g. RELEASE_TMP=/run/{me_name}.")
@@ -57,6 +72,10 @@ class NotRunning(ControlError):
 
 class ProtocolError(Exception):
     """A peer broke the protocol: its connection is closed, nothing else happens."""
+
+
+class Busy(Exception):
+    """The node turned this connection away before its request ran: try again."""
 
 
 # -- paths and the cookie ---------------------------------------------------------------------
@@ -194,7 +213,7 @@ def _recv_exact(sock: socket.socket, n: int, eof_ok: bool = False,
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ProtocolError("the handshake took too long")
+                raise ProtocolError("the peer took too long")
             sock.settimeout(remaining)
         chunk = sock.recv(min(n - got, 1 << 16))
         if not chunk:
@@ -213,14 +232,25 @@ def peer_uid(sock: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
+class _Peer:
+    """One accepted connection: idle (evictable) until its request is claimed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.since = sock, time.monotonic()
+        self.idle, self.evicted = True, False
+
+
 class ControlServer:
-    """Accepts connections in a daemon thread and gives each authenticated one to ``handle``."""
+    """Accepts connections in a daemon thread and gives each authenticated one's first request
+    to ``handle(conn, request)``."""
 
     def __init__(self, path: Path, cookie: bytes, handle, info) -> None:
         self.path, self.cookie, self.handle, self.info = path, cookie, handle, info
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.peers: set[_Peer] = set()
+        self.lock = threading.Lock()
         self.sock = _bind_unix(path)
-        self.sock.listen(64)
+        self.sock.listen(BACKLOG)
         self.thread = threading.Thread(target=self._accept_loop, name="twelve-control",
                                        daemon=True)
 
@@ -241,22 +271,64 @@ class ControlServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return  # closed
-            if not self.slots.acquire(blocking=False):
-                _turn_away(conn)
-                continue
-            threading.Thread(target=self._serve, args=(conn,), name="twelve-control-conn",
+            self._make_room()
+            peer = _Peer(conn)
+            with self.lock:
+                self.peers.add(peer)
+            threading.Thread(target=self._serve, args=(peer,), name="twelve-control-conn",
                              daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _make_room(self) -> None:
+        """Take a slot: wait for one, evicting the oldest idle connection while all are taken."""
+        while not self.slots.acquire(blocking=False):
+            self._evict_oldest_idle()
+            if self.slots.acquire(timeout=EVICT_AFTER / 4):
+                return
+
+    def _evict_oldest_idle(self) -> None:
+        old = time.monotonic() - EVICT_AFTER
+        with self.lock:
+            idle = [p for p in self.peers if p.idle and not p.evicted and p.since <= old]
+            if not idle:
+                return
+            victim = min(idle, key=lambda p: p.since)
+            victim.evicted = True
         try:
-            with conn:
-                if self._authenticate(conn):
-                    conn.settimeout(None)
-                    self.handle(conn)
+            victim.sock.shutdown(socket.SHUT_RD)  # wakes its thread; it can still say BUSY
+        except OSError:
+            pass
+
+    def _serve(self, peer: _Peer) -> None:
+        conn = peer.sock
+        try:
+            request = self._authenticate(conn) and self._await_request(conn)
+            if request and self._claim(peer):
+                conn.settimeout(None)
+                self.handle(conn, request)
         except (OSError, ProtocolError, ValueError, RecursionError):
             pass  # the peer loses its own connection, nothing else
         finally:
+            if peer.evicted:
+                _say(conn, {"error": BUSY, "busy": True})
+            conn.close()
+            with self.lock:
+                self.peers.discard(peer)
             self.slots.release()
+
+    def _claim(self, peer: _Peer) -> bool:
+        """The request may run, unless the connection was evicted before it arrived."""
+        with self.lock:
+            peer.idle = False
+            return not peer.evicted
+
+    def _await_request(self, conn: socket.socket) -> dict | None:
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        try:
+            return recv(conn, deadline=deadline)
+        except (ProtocolError, socket.timeout):
+            if time.monotonic() >= deadline:
+                _say(conn, {"error": IDLE})
+            raise
 
     def _authenticate(self, conn: socket.socket) -> bool:
         deadline = time.monotonic() + HANDSHAKE_TIMEOUT
@@ -286,15 +358,13 @@ def _is_hex(value, length: int) -> bool:
             and all(c in "0123456789abcdef" for c in value))
 
 
-def _turn_away(conn: socket.socket) -> None:
-    """One connection too many: say so, if its buffer takes it at once, and close."""
+def _say(conn: socket.socket, message: dict) -> None:
+    """A last word before closing, if the peer's buffer takes it at once."""
     try:
         conn.setblocking(False)
-        send(conn, {"error": TOO_MANY})
+        send(conn, message)
     except OSError:
         pass
-    finally:
-        conn.close()
 
 
 def _bind_unix(path: Path) -> socket.socket:
@@ -332,8 +402,48 @@ class _short_path:
 
 # -- the client side --------------------------------------------------------------------------
 
+def call(path: Path, cookie: bytes, request: dict, *, name: str, limit: int = MAX_FRAME,
+         timeout: float = 10.0) -> tuple[socket.socket, dict, dict | None]:
+    """Connect, send ``request`` and read the first frame of the answer: (sock, info, frame;
+    None if the node closed instead). A busy node is asked again, as in ``connect``."""
+    def attempt():
+        sock, info = _connect_once(path, cookie, name, timeout)
+        try:
+            try:
+                send(sock, request)
+            except OSError:
+                pass  # evicted: its BUSY may be waiting to be read
+            first = recv(sock, limit=limit)
+        except (OSError, ProtocolError) as e:
+            sock.close()
+            raise ControlError(f"the control channel of {name} failed: {e}") from None
+        if first is not None and first.get("busy"):
+            sock.close()
+            raise Busy()
+        return sock, info, first
+    return _retry_busy(attempt, name)
+
+
 def connect(path: Path, cookie: bytes, *, name: str, timeout: float = 10.0):
-    """An authenticated connection and the node's info, or NotRunning / ControlError."""
+    """An authenticated connection and the node's info, or NotRunning / ControlError. A busy
+    node is asked again, with backoff, for up to BUSY_RETRY_FOR seconds."""
+    return _retry_busy(lambda: _connect_once(path, cookie, name, timeout), name)
+
+
+def _retry_busy(attempt, name: str):
+    deadline, delay = time.monotonic() + BUSY_RETRY_FOR, 0.02
+    while True:
+        try:
+            return attempt()
+        except Busy:
+            if time.monotonic() + delay > deadline:
+                raise ControlError(BUSY, hint=BUSY_HINT.format(name=name,
+                                                               seconds=BUSY_RETRY_FOR)) from None
+            time.sleep(delay * (0.5 + os.urandom(1)[0] / 255))  # jitter spreads a herd out
+            delay = min(delay * 2, 1.0)
+
+
+def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -348,16 +458,21 @@ def connect(path: Path, cookie: bytes, *, name: str, timeout: float = 10.0):
                            hint="Run as the user the release runs as.") from None
     try:
         return sock, _handshake(sock, cookie)
+    except (BrokenPipeError, ConnectionResetError):
+        sock.close()
+        raise Busy() from None  # evicted mid-handshake: the node closed its reading end
     except (OSError, ProtocolError) as e:
         sock.close()
         raise ControlError(f"the control channel of {name} failed: {e}") from None
-    except ControlError:
+    except (ControlError, Busy):
         sock.close()
         raise
 
 
 def _handshake(sock: socket.socket, cookie: bytes) -> dict:
     hello = recv(sock) or {}
+    if hello.get("busy"):
+        raise Busy()
     if "error" in hello:
         raise ControlError(str(hello["error"]))
     if hello.get("twelve") != PROTOCOL or not _is_hex(hello.get("nonce"), NONCE_HEX):
@@ -365,6 +480,8 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
     mine = os.urandom(32).hex()
     send(sock, {"nonce": mine, "proof": _proof(cookie, b"client", hello["nonce"], mine)})
     answer = recv(sock) or {}
+    if answer.get("busy"):
+        raise Busy()
     if answer.get("error") == "authentication failed" or not answer.get("ok"):
         raise ControlError("authentication failed",
                            hint="The cookie does not match the running node's: check "

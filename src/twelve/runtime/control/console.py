@@ -16,9 +16,11 @@ NODE_WENT_AWAY = "the node closed the connection during the remote session (did 
 
 
 class Client:
-    def __init__(self, sock, release, info: dict, *, interactive: bool) -> None:
+    def __init__(self, sock, release, info: dict, *, interactive: bool,
+                 first: dict | None = None) -> None:
         self.sock, self.release, self.interactive = sock, release, interactive
         self.info = info
+        self.first = first  # the node's first answer, read while connecting
         self.matches: list[str] = []
 
     def run(self) -> int:
@@ -60,7 +62,7 @@ class Client:
     def _until_prompt(self) -> str | None:
         """Print the node's output until it asks for the next line (None: it said goodbye)."""
         while True:
-            message = channel.recv(self.sock, limit=1 << 30)
+            message, self.first = self.first or channel.recv(self.sock, limit=1 << 30), None
             if message is None:
                 raise TwelveError(NODE_WENT_AWAY)
             if message.get("bye"):

@@ -23,10 +23,12 @@ class Stopping(channel.ControlError):
     exit_code = STOPPING
 
 
-def connect(release, process: str):
+def call(release, process: str, message: dict, limit: int = channel.MAX_FRAME):
+    """Send one request: (sock, info, the answer's first frame); a busy node is asked again."""
     cookie = channel.read_cookie(release.root, release.environ)
     name = release.name if process == "web" else f"{release.name} {process}"
-    return channel.connect(channel.socket_path(release.tmp, process), cookie, name=name)
+    return channel.call(channel.socket_path(release.tmp, process), cookie, message, name=name,
+                        limit=limit)
 
 
 @contextmanager
@@ -40,10 +42,9 @@ def channel_errors(release):
 
 
 def request(release, process: str, message: dict) -> dict:
-    sock, _ = connect(release, process)
-    with sock, channel_errors(release):
-        channel.send(sock, message)
-        return channel.recv(sock) or {}
+    sock, _, answer = call(release, process, message)
+    sock.close()
+    return answer or {}
 
 
 def pid(release, process: str) -> int:
@@ -97,22 +98,21 @@ def _stopped_instead(release, process: str, pid: int):
 
 
 def rpc(release, process: str, code: str) -> int:
-    sock, _ = connect(release, process)
+    sock, _, message = call(release, process, {"op": "rpc", "code": code}, limit=1 << 30)
     sock.settimeout(None)  # the code may run as long as it needs
     with sock, channel_errors(release):
-        channel.send(sock, {"op": "rpc", "code": code})
         while True:
-            message = channel.recv(sock, limit=1 << 30)
             if message is None:
                 raise TwelveError("the node closed the connection during rpc (did it stop?)")
-            if _echo(message):
-                continue
-            if message.get("error"):
-                sys.stderr.write(message["error"])
-                return ERROR
-            if message.get("value") is not None:
-                print(message["value"])
-            return OK
+            if not _echo(message):
+                break
+            message = channel.recv(sock, limit=1 << 30)
+    if message.get("error"):
+        sys.stderr.write(message["error"])
+        return ERROR
+    if message.get("value") is not None:
+        print(message["value"])
+    return OK
 
 
 def _echo(message: dict) -> bool:
@@ -132,8 +132,8 @@ def remote(release, process: str) -> int:
     """An interactive REPL inside the node; lines also come from a pipe, for scripts."""
     from twelve.runtime.control import console
 
-    sock, info = connect(release, process)
+    sock, info, first = call(release, process, {"op": "console"})
     sock.settimeout(None)  # an interactive session waits for its user
     with sock, channel_errors(release):
-        channel.send(sock, {"op": "console"})
-        return console.Client(sock, release, info, interactive=sys.stdin.isatty()).run()
+        return console.Client(sock, release, info, interactive=sys.stdin.isatty(),
+                              first=first).run()

@@ -49,19 +49,30 @@ def _install_streams() -> None:
             sys.stderr = SessionStream(sys.stderr, "err")
 
 
+MAX_SESSIONS = channel.MAX_CONNECTIONS - 8  # rpc and consoles at once: the rest stays free
+SESSION_WAIT = 1.0  # seconds an rpc or console waits for a session before the node says BUSY
+
+
 def handler(node):
-    """The function ControlServer calls with each authenticated connection."""
-    def handle(conn) -> None:
-        request = channel.recv(conn)
-        if request is None:
-            return
+    """The function ControlServer calls with each authenticated connection's first request."""
+    sessions = threading.BoundedSemaphore(MAX_SESSIONS)
+
+    def handle(conn, request: dict) -> None:
         op = request.get("op")
         if op == "info":
             channel.send(conn, node.info())
-        elif op == "rpc":
-            run_rpc(conn, str(request.get("code", "")))
-        elif op == "console":
-            run_console(conn)
+        elif op in ("rpc", "console"):
+            # rpc and consoles may run for long: bounded, so stop and restart always find room
+            if not sessions.acquire(timeout=SESSION_WAIT):
+                channel.send(conn, {"error": channel.BUSY, "busy": True})
+                return
+            try:
+                if op == "rpc":
+                    run_rpc(conn, str(request.get("code", "")))
+                else:
+                    run_console(conn)
+            finally:
+                sessions.release()
         elif op in ("stop", "restart"):
             answer, sig = node.request(op)  # the node's state decides (node.Node.request)
             channel.send(conn, answer)
