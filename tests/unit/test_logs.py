@@ -75,3 +75,16 @@ def test_a_full_disk_drops_whole_lines_says_so_once_and_resumes(small_disk, monk
     assert tail.splitlines()[1:] == ["line 05000 of the node's output",
                                      "line 05001 of the node's output"]
     assert said[1] == logs.STATUS_RESUMED.format(count=dropped)
+
+
+def test_log_limits_are_plain_numbers_within_bounds():
+    from twelve.runtime.config.env import ConfigError
+
+    assert logs.limits({}) == (logs.DEFAULT_MAX_BYTES, logs.DEFAULT_KEEP)
+    assert logs.limits({"TWELVE_LOG_MAX_BYTES": "2048", "TWELVE_LOG_FILES": "3"}) == (2048, 3)
+    with pytest.raises(ConfigError) as info:
+        logs.limits({"TWELVE_LOG_MAX_BYTES": "٣", "TWELVE_LOG_FILES": "1000000000"})
+    text = info.value.render()
+    assert info.value.exit_code == 78
+    assert "TWELVE_LOG_MAX_BYTES" in text and "TWELVE_LOG_FILES" in text
+    assert "not a whole number from 1 to 1000: '1000000000'" in text

@@ -27,6 +27,7 @@ def log_path(release, process: str) -> Path:
 
 
 def daemon(release, process: str) -> int:
+    logs.limits(os.environ)  # a bad TWELVE_LOG_* is exit 78 before anything is forked
     log = log_path(release, process)
     log.parent.mkdir(parents=True, exist_ok=True)
     ready_r, ready_w = os.pipe()

@@ -17,10 +17,14 @@ import os
 import time
 from pathlib import Path
 
+from twelve.runtime.config.env import ConfigError, Problem
 from twelve.runtime.process import notify
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP = 5
+# Bounds: a billion rotated files would stall every rotation on a billion renames.
+MAX_BYTES_RANGE = (1024, 1 << 40)
+KEEP_RANGE = (1, 1000)
 RETRY_INTERVAL = 1.0         # seconds between two attempts to write again after a failure
 RESUME_ROOM = 64 * 1024      # free bytes the disk needs before writing resumes
 
@@ -32,14 +36,30 @@ STATUS_RESUMED = "log writing again: {count} lines were dropped"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+LIMITS = (("TWELVE_LOG_MAX_BYTES", DEFAULT_MAX_BYTES, MAX_BYTES_RANGE, "10485760"),
+          ("TWELVE_LOG_FILES", DEFAULT_KEEP, KEEP_RANGE, "5"))
+BAD_LIMIT = "not a whole number from {low} to {high}: {shown}"
+
+
 def limits(environ) -> tuple[int, int]:
-    def number(name: str, default: int) -> int:
-        try:
-            return max(1, int(environ.get(name, default)))
-        except ValueError:
-            return default
-    return number("TWELVE_LOG_MAX_BYTES", DEFAULT_MAX_BYTES), number("TWELVE_LOG_FILES",
-                                                                     DEFAULT_KEEP)
+    """(bytes a file may hold, rotated files kept); ConfigError (exit 78) naming every
+    variable that is not a plain decimal within its bounds. `daemon` checks them before it
+    forks anything."""
+    values, problems = [], []
+    for name, default, (low, high), example in LIMITS:
+        text = (environ.get(name) or "").strip()
+        if not text:
+            values.append(default)
+            continue
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
+        if value is None or not low <= value <= high:
+            shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+            problems.append(Problem(name, BAD_LIMIT.format(low=low, high=high, shown=shown),
+                                    f"{name}={example}"))
+        values.append(value)
+    if problems:
+        raise ConfigError(problems=problems, source="the daemon's log settings")
+    return values[0], values[1]
 
 
 def rotate(path: Path, keep: int) -> None:
