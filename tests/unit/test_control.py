@@ -184,6 +184,38 @@ def test_an_authenticated_connection_without_a_request_is_closed(server, monkeyp
     sock.close()
 
 
+def test_a_full_backlog_is_waited_for_not_a_traceback(tmp_path):
+    # A node that accepts nothing (busy, or flooded): its listen backlog fills, and a client's
+    # connect() with a timeout would fail at once with EAGAIN (BlockingIOError).
+    path = channel.make_run_dir(tmp_path) / "web.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(0)
+    pending = []
+    try:
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            pending.append(s)
+            s.connect(str(path))
+    except BlockingIOError:
+        pass
+    accepted = []
+    later = threading.Timer(0.3, lambda: accepted.append(listener.accept()[0]))
+    later.start()  # room in the backlog: the waiting client gets in, then hears nothing
+    try:
+        with pytest.raises(channel.ControlError, match="control channel of hello failed"):
+            channel.connect(path, b"c" * 16, name="hello", timeout=2)
+        later.join()
+        with pytest.raises(channel.ControlError, match="too many connections"):
+            channel.connect(path, b"c" * 16, name="hello", timeout=0.3)
+    finally:
+        later.cancel()
+        for s in pending + accepted:
+            s.close()
+        listener.close()
+
+
 def test_long_socket_paths_work(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     path = channel.make_run_dir(deep) / "web.sock"

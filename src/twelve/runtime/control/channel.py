@@ -448,7 +448,10 @@ def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
     sock.settimeout(timeout)
     try:
         with _short_path(path) as short:
-            sock.connect(short)
+            _connect_unix(sock, short, timeout)
+    except BlockingIOError:
+        sock.close()
+        raise ControlError(TOO_MANY) from None
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         raise NotRunning(f"{name} is not running") from None
@@ -467,6 +470,20 @@ def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
     except (ControlError, Busy):
         sock.close()
         raise
+
+
+def _connect_unix(sock: socket.socket, address: str, timeout: float) -> None:
+    # With a timeout the socket is non-blocking, and connect() to a Unix socket whose listen
+    # backlog is full fails at once with EAGAIN (BlockingIOError) where a blocking one would
+    # wait for the node to accept: wait as that would, up to the timeout.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return sock.connect(address)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _handshake(sock: socket.socket, cookie: bytes) -> dict:
