@@ -42,6 +42,22 @@ def test_an_accepted_connection_is_unread_until_read():
         accepted.close()
 
 
+def test_a_connection_whose_request_has_not_arrived_is_not_settled():
+    """A client sends its request a moment after connect(): until then the connection must not
+    look idle (a draining server would close it), unlike a keep-alive one that was served."""
+    with listener() as server:
+        local = quiesce.endpoint(server)
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        assert quiesce.unread_connections(local) == 1, "accepted, nothing received yet"
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_unread(local, 1) == 1
+        accepted.recv(1024)
+        assert quiesce.unread_connections(local) == 0, "served, now idle between requests"
+        client.close()
+        accepted.close()
+
+
 def test_settle_waits_while_unread_and_stops_once_read():
     with listener() as server:
         local = quiesce.endpoint(server)

@@ -74,7 +74,9 @@ def endpoint(sock: socket.socket):
 
 def unread_connections(local) -> int:
     """Connections of this process accepted from the listener at ``local`` (an ``endpoint``)
-    that hold bytes not read yet (0 where /proc/self/fd is missing)."""
+    that hold bytes not read yet, or (TCP) have not received a byte yet: a client sends its
+    request a moment after connect() returns, longer on a busy machine, and a draining server
+    closes that connection as idle (0 where /proc/self/fd is missing)."""
     count = 0
     for fd in _socket_fds():
         try:
@@ -85,12 +87,26 @@ def unread_connections(local) -> int:
             if (sock.type == socket.SOCK_STREAM and endpoint(sock) == local
                     and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
                 pending = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-                count += struct.unpack("i", pending)[0] > 0
+                count += struct.unpack("i", pending)[0] > 0 or _nothing_received(sock)
         except OSError:
             pass
         finally:
             sock.detach()  # the fd stays the server's
     return count
+
+
+_TCPI_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received (u64) in struct tcp_info (Linux 4.1)
+
+
+def _nothing_received(sock: socket.socket) -> bool:
+    """A TCP connection whose peer has sent no byte yet: its request is still on its way (an
+    idle keep-alive connection has received one before)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket, "TCP_INFO"):
+        return False
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCPI_BYTES_RECEIVED + 8)
+    if len(info) < _TCPI_BYTES_RECEIVED + 8:
+        return False  # a kernel without the field: unknown, as before
+    return struct.unpack_from("=Q", info, _TCPI_BYTES_RECEIVED)[0] == 0
 
 
 def _socket_fds() -> list[int]:
