@@ -159,7 +159,7 @@ def read_cookie(root: Path, environ: dict) -> bytes:
 
 def _cookie_source(root: Path, environ: dict) -> tuple[str, bytes]:
     if "RELEASE_COOKIE" in environ:
-        return "RELEASE_COOKIE", environ["RELEASE_COOKIE"].strip().encode()
+        return "RELEASE_COOKIE", os.fsencode(environ["RELEASE_COOKIE"].strip())  # surrogates: its bytes
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     if credentials and os.path.isfile(os.path.join(credentials, "cookie")):
         path = Path(credentials, "cookie")
@@ -448,10 +448,13 @@ def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
     sock.settimeout(timeout)
     try:
         with _short_path(path) as short:
-            _connect_unix(sock, short, timeout)
+            sock.connect(short)
     except BlockingIOError:
+        # With a timeout the socket is non-blocking, and connect() to a Unix socket whose
+        # backlog is full fails at once with EAGAIN where a blocking one would wait: the node
+        # is busy, and connect() asks again with backoff like for any busy answer.
         sock.close()
-        raise ControlError(TOO_MANY) from None
+        raise Busy() from None
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         raise NotRunning(f"{name} is not running") from None
@@ -470,20 +473,6 @@ def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
     except (ControlError, Busy):
         sock.close()
         raise
-
-
-def _connect_unix(sock: socket.socket, address: str, timeout: float) -> None:
-    # With a timeout the socket is non-blocking, and connect() to a Unix socket whose listen
-    # backlog is full fails at once with EAGAIN (BlockingIOError) where a blocking one would
-    # wait for the node to accept: wait as that would, up to the timeout.
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return sock.connect(address)
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.01)
 
 
 def _handshake(sock: socket.socket, cookie: bytes) -> dict:
