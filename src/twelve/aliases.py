@@ -82,7 +82,7 @@ def _run_command(project: Project, command: str, quiet: bool = False) -> int:
         else:  # its output through the build's Progress: a heartbeat while it is silent
             proc = subprocess.Popen(["sh", "-c", command], cwd=project.root, env=env,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+                                    stderr=subprocess.PIPE, text=True, errors="replace")
             output = watching.watch(command, proc, show_output=not quiet)
         if quiet and proc.returncode != 0:
             sys.stderr.write(output)

@@ -80,3 +80,12 @@ def test_current_is_the_build_s_progress_only_inside_using():
 ])
 def test_uv_lines(line, status):
     assert uv_install_status(line, {}) == status
+
+
+def test_shown_output_keeps_its_stream(capsys):
+    proc = subprocess.Popen(["sh", "-c", "echo out; echo err >&2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    shown: list[str] = []
+    Progress(shown.append, live=False).watch("x", proc, show_output=True)
+    assert shown == ["out"]
+    assert capsys.readouterr().err == "err\n"

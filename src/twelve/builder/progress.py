@@ -57,13 +57,17 @@ class Progress:
 
     # -- output --------------------------------------------------------------------------
 
-    def show(self, line: str) -> None:
-        """A line of output, below a terminal's status line (which is redrawn later)."""
+    def show(self, line: str, *, error: bool = False) -> None:
+        """A line of output (``error``: on stderr), below a terminal's status line (which is
+        redrawn later)."""
         if self.quiet:
             return
         with self._lock:
             self._clear()
-            self.log(line)
+            if error:
+                print(line, file=sys.stderr, flush=True)
+            else:
+                self.log(line)
 
     def status(self, text: str) -> None:
         """The current status: redrawn in place on a terminal, a plain line otherwise."""
@@ -91,24 +95,26 @@ class Progress:
 
     def watch(self, what: str, proc: subprocess.Popen, *, show_output: bool,
               parse: Callable[[str, dict], str | None] | None = None) -> str:
-        """Wait for ``proc`` (stdout and stderr merged into one text pipe), keeping the user
-        informed; return everything it wrote."""
+        """Wait for ``proc`` (text pipes: stdout, and stderr unless merged into it), keeping
+        the user informed; return everything it wrote. Shown output keeps its stream."""
         lines: list[str] = []
         state: dict = {}
         ticker = _Ticker(self, what)
         selector = selectors.DefaultSelector()
-        selector.register(proc.stdout, selectors.EVENT_READ)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                selector.register(stream, selectors.EVENT_READ)
         try:
-            while True:
-                ready = selector.select(timeout=REDRAW)
-                if ready:
-                    line = proc.stdout.readline()
+            while selector.get_map():
+                for key, _ in selector.select(timeout=REDRAW):
+                    line = key.fileobj.readline()
                     if not line:
-                        break
+                        selector.unregister(key.fileobj)
+                        continue
                     lines.append(line)
                     ticker.heard()
                     if show_output:
-                        self.show(line.rstrip("\n"))
+                        self.show(line.rstrip("\n"), error=key.fileobj is proc.stderr)
                     elif parse is not None and (text := parse(line, state)):
                         ticker.note(text)
                 ticker.tick()
