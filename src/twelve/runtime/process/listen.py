@@ -2,28 +2,17 @@
 activation (LISTEN_FDS), from the previous boot of this node across a restart (so connections
 queue in its backlog instead of being refused), or from binding HOST:PORT. Servers get a dup()
 of it, so closing theirs never closes the node's.
-
-A stop (not a restart) ends the listening: the connections already queued in its backlog are
-taken (``take_queued`` / ``queued``) and then the socket stops listening, every copy at once
-(``stop_listening``: shutdown() acts on the socket, not on one descriptor), so a connection
-that arrives afterwards is refused at once and its client retries elsewhere. Never before the
-queue is empty: a socket that stops listening resets the connections still queued in it.
-A restart keeps it listening, so connections queue for the next boot meanwhile.
-``mark_stopping`` tells every process forked from the node which of the two a drain is.
 """
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import socket
-import struct
 
 from twelve.runtime.config.env import ConfigError
 from twelve.runtime.errors import BootError
 
 SD_LISTEN_FDS_START = 3
-QUEUE_POLL = 0.005  # seconds between looks at the backlog while it empties
 INHERITED_FD = "TWELVE_LISTEN_FD"  # set across a restart's exec
 BACKLOG = 2048
 WRONG_HOST = "Set HOST to an address of this machine, e.g. 0.0.0.0 or ::"
@@ -130,62 +119,3 @@ def describe(sock: socket.socket) -> str:
     if sock.family == socket.AF_UNIX:
         return f"unix:{address}"
     return f"http://{address[0]}:{address[1]}"
-
-
-# One byte shared with every process forked from the node (MAP_SHARED): 1 once the node stops.
-_stopping = mmap.mmap(-1, 1)
-
-
-def mark_stopping() -> None:
-    """The node stops (does not restart): its workers end the listening as they drain."""
-    _stopping[0] = 1
-
-
-def node_stopping() -> bool:
-    return _stopping[0] == 1
-
-
-def queued(sock: socket.socket) -> int:
-    """Connections waiting in the backlog to be accepted (TCP_INFO's tcpi_unacked on a listening
-    socket, Linux); 0 where that cannot be known."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket, "TCP_INFO"):
-        return 0
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
-        return struct.unpack_from("5I", info, 8)[4]
-    except (OSError, struct.error):
-        return 0
-
-
-def take_queued(sock: socket.socket, adopt) -> int:
-    """Accept every connection waiting in the backlog and give each to ``adopt(conn, addr)``;
-    how many. The descriptor must be non-blocking (every server's is); a socket that stopped
-    listening meanwhile (another worker) has nothing more to take."""
-    taken = 0
-    with socket.socket(fileno=os.dup(sock.fileno())) as mine:
-        mine.setblocking(False)  # the file's flag, shared by every copy: theirs is already
-        while True:
-            try:
-                conn, addr = mine.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return taken
-            except OSError:  # EINVAL: no longer listening
-                return taken
-            adopt(conn, addr)
-            taken += 1
-
-
-def stop_listening(sock: socket.socket) -> None:
-    """Stop listening, in every process holding a copy: connections arriving from now on are
-    refused. Only once the backlog is empty (what is still queued is reset)."""
-    try:
-        sock.shutdown(socket.SHUT_RD)
-    except OSError:
-        pass  # already stopped (another worker), or not connected-capable (closed)
-
-
-def is_listening(sock: socket.socket) -> bool:
-    try:
-        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
-    except OSError:
-        return False

@@ -278,19 +278,11 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     kind = servers.check_interface(server, app, ref)
     sock = listen.listening_socket(settings.host, settings.port, os.environ)
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
-    hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=_stopping,
+    hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,
                           after_fork=node.after_fork)
     node.drain = hooks
     servers.run(server, app, kind, settings, sock, hooks)
     return sock, hooks.restart
-
-
-def _stopping() -> None:
-    """The web node stops for good: its workers end the listening as they drain (listen)."""
-    from twelve.runtime.process import listen
-
-    listen.mark_stopping()
-    notify.stopping()
 
 
 def run_function(release, node: Node, target: str) -> bool:

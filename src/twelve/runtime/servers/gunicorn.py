@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from twelve.runtime.errors import BootError
 from twelve.runtime.process import respawn
@@ -161,26 +160,9 @@ def arbiter_class(sock, hooks):
             real = arbiter_module.time
             arbiter_module.time = _ChildAwareTime(real)
             try:
-                if graceful:
-                    self.end_listening()
                 super().stop(graceful)
             finally:
                 arbiter_module.time = real
-
-        def end_listening(self):
-            """On a stop (not a restart): the workers take what waits in the backlog (a busy
-            sync worker, once its request is done; bounded by the graceful timeout), then
-            they are told to stop and the socket stops listening everywhere, so later
-            connections are refused (process.listen)."""
-            from twelve.runtime.process import listen
-
-            if not listen.node_stopping():
-                return
-            deadline = time.monotonic() + self.cfg.graceful_timeout
-            while listen.queued(sock) and time.monotonic() < deadline:
-                time.sleep(listen.QUEUE_POLL)
-            self.kill_workers(signal.SIGTERM)  # none accepts again: none sees it stop
-            listen.stop_listening(sock)
 
     return Node
 

@@ -15,9 +15,6 @@ socket keeps queueing new connections for the next boot (restart) or until the n
   seccomp filter on the worker process makes accept() answer EAGAIN ("nothing to accept"), as
   if the queue were empty. Only for processes about to exit: the filter cannot be lifted, and
   children started afterwards inherit it.
-- ``take_backlog``: on a stop (not a restart), an asyncio server takes the connections still
-  queued in the node's backlog and serves them, then the node's socket stops listening in every
-  process, so later connections are refused instead of waiting (process.listen).
 - ``settle``: the pauses to sleep until none of this process's connections accepted from the
   listener holds request bytes the server has not read (FIONREAD on each), bounded by a
   timeout.
@@ -51,26 +48,6 @@ def pause_asyncio(servers) -> None:
         paused = [loop.remove_reader(sock.fileno()) for sock in server.sockets]
         if not all(paused):
             server.close()  # not the selector loop's own accept (uvloop): close is safe there
-
-
-async def take_backlog(servers, sock: socket.socket) -> int:
-    """After ``pause_asyncio``, on a stop: serve here what waits in the backlog, then stop
-    listening (every copy). How many were taken; none on a restart, or where the server's
-    protocol factory is out of reach (uvloop): their backlog waits for the node's exit."""
-    from twelve.runtime.process import listen
-
-    if not listen.node_stopping():
-        return 0
-    factory = next((getattr(s, "_protocol_factory", None) for s in servers), None)
-    if factory is None:
-        return 0
-    taken: list[socket.socket] = []
-    listen.take_queued(sock, lambda conn, addr: taken.append(conn))
-    listen.stop_listening(sock)
-    loop = servers[0].get_loop()
-    for conn in taken:
-        await loop.connect_accepted_socket(factory, conn)
-    return len(taken)
 
 
 def settle(local, timeout: float = SETTLE_TIMEOUT,

@@ -1,8 +1,7 @@
 """waitress: one process with a thread pool serving WSGI; twelve's prefork runs several.
 
 waitress has no graceful stop of its own, so the loop is driven here: on SIGTERM the listening
-dispatcher closes (on a stop, after taking what waits in the node's backlog, the node's socket
-stops listening; on a restart it stays open), busy connections finish their requests, idle
+dispatcher closes (the node's socket stays open), busy connections finish their requests, idle
 keep-alive connections close once quiet for a moment with nothing unread (a
 request already on its way is served, not reset), and the worker waits for them up to the
 graceful timeout.
@@ -61,7 +60,6 @@ def drain(socket_map: dict, timeout: float, state: dict) -> None:
     for dispatcher in list(socket_map.values()):
         if isinstance(dispatcher, BaseWSGIServer):
             dispatcher.del_channel()
-            take_backlog(dispatcher, socket_map)
             dispatcher.socket.close()  # our dup; the node's socket keeps listening
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not state["force"]:
@@ -77,22 +75,6 @@ def drain(socket_map: dict, timeout: float, state: dict) -> None:
                 if idle and now - channel.last_activity > QUIET and not _unread(channel.socket):
                     channel.will_close = True
         wasyncore.loop(timeout=0.05, map=socket_map, use_poll=True, count=1)
-
-
-def take_backlog(dispatcher, socket_map: dict) -> None:
-    """On a stop (not a restart): serve what waits in the node's backlog, then stop listening
-    in every process, so later connections are refused (process.listen)."""
-    from twelve.runtime.process import listen
-
-    if not listen.node_stopping():
-        return
-
-    def adopt(conn, addr) -> None:
-        dispatcher.set_socket_options(conn)
-        dispatcher.channel_class(dispatcher, conn, addr, dispatcher.adj, map=socket_map)
-
-    listen.take_queued(dispatcher.socket, adopt)
-    listen.stop_listening(dispatcher.socket)
 
 
 def _unread(sock) -> bool:
