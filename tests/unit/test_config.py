@@ -212,13 +212,17 @@ def test_server_settings_have_12_factor_defaults(tmp_path):
     result = evaluate_runtime_config(None, {}, "prod", {}, server=True)
     ceiling = default_max_workers()[0]
     assert result == {"twelve": {"port": 4000, "host": "0.0.0.0", "web_concurrency": 1,
-                                 "max_workers": ceiling, "access_log": False}}
+                                 "max_workers": ceiling, "access_log": False,
+                                 "boot_timeout": 60.0, "worker_timeout": 30.0}}
     result = evaluate_runtime_config(None, {}, "prod", {"PORT": "8080", "HOST": "127.0.0.1",
                                                         "WEB_CONCURRENCY": "4",
-                                                        "TWELVE_ACCESS_LOG": "yes"},
+                                                        "TWELVE_ACCESS_LOG": "yes",
+                                                        "TWELVE_BOOT_TIMEOUT": "120",
+                                                        "TWELVE_WORKER_TIMEOUT": "5.5"},
                                      server=True)
     assert result["twelve"] == {"port": 8080, "host": "127.0.0.1", "web_concurrency": 4,
-                                "max_workers": ceiling, "access_log": True}
+                                "max_workers": ceiling, "access_log": True,
+                                "boot_timeout": 120.0, "worker_timeout": 5.5}
 
 
 def test_server_settings_set_by_config_are_not_read(tmp_path):
@@ -226,10 +230,13 @@ def test_server_settings_set_by_config_are_not_read(tmp_path):
     result = evaluate_runtime_config(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod",
                                      {"PORT": "abc", "HOST": "ignored"}, server=True)
     assert result["twelve"] == {"port": 5000, "host": "::", "web_concurrency": 1,
-                                "max_workers": default_max_workers()[0], "access_log": False}
+                                "max_workers": default_max_workers()[0], "access_log": False,
+                                "boot_timeout": 60.0, "worker_timeout": 30.0}
     rows = describe_environment(tmp_path / "runtime.py", {"twelve": {"host": "::"}}, "prod", {})
     assert [variable.name for variable, _ in rows] == ["HTTP_PORT", "WEB_CONCURRENCY",
-                                                       "TWELVE_MAX_WORKERS", "TWELVE_ACCESS_LOG"]
+                                                       "TWELVE_MAX_WORKERS", "TWELVE_ACCESS_LOG",
+                                                       "TWELVE_BOOT_TIMEOUT",
+                                                       "TWELVE_WORKER_TIMEOUT"]
 
 
 def test_server_problems_join_the_app_problems(tmp_path):
@@ -277,6 +284,8 @@ def test_describe_environment_lists_every_variable_and_whether_it_is_set(tmp_pat
         ("WEB_CONCURRENCY", "int", "1", False, False, False),
         ("TWELVE_MAX_WORKERS", "int", None, False, False, False),
         ("TWELVE_ACCESS_LOG", "bool", "false", False, False, False),
+        ("TWELVE_BOOT_TIMEOUT", "float", "60.0", False, False, False),
+        ("TWELVE_WORKER_TIMEOUT", "float", "30.0", False, False, False),
     ]
     assert config_module._installed is None  # describing does not install anything
 

@@ -193,7 +193,7 @@ def evaluate_generated_runtime(root: Path, environ: dict) -> dict:
 
 
 SERVER_VARIABLES = {"HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG", "TWELVE_SERVER",
-                    "TWELVE_MAX_WORKERS"}
+                    "TWELVE_MAX_WORKERS", "TWELVE_BOOT_TIMEOUT", "TWELVE_WORKER_TIMEOUT"}
 
 
 @pytest.mark.parametrize("deps, groups, expected, reads", [

@@ -131,7 +131,8 @@ def test_env_template_is_the_units_environment(shop):
     assert "PORT=4000\n" in text
     # What systemd would read: only uncommented NAME=value lines, none the unit manages.
     assigned = [l.split("=", 1)[0] for l in text.splitlines() if l and not l.startswith("#")]
-    assert assigned == ["DATABASE_URL", "PORT", "HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG"]
+    assert assigned == ["DATABASE_URL", "PORT", "HOST", "WEB_CONCURRENCY", "TWELVE_ACCESS_LOG",
+                        "TWELVE_BOOT_TIMEOUT", "TWELVE_WORKER_TIMEOUT"]
 
 
 FAKE_RELEASE = """\

@@ -17,6 +17,7 @@ from twelve.runtime.process.lifecycle import Drain
 class Settings:
     workers = 3
     graceful_timeout = 5.0
+    worker_timeout = 30.0
 
 
 class Hooks(Drain):

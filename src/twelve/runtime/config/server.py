@@ -1,5 +1,6 @@
 """The 12-factor server settings ``bin/NAME start`` reads: PORT, HOST, WEB_CONCURRENCY,
-TWELVE_MAX_WORKERS, TWELVE_ACCESS_LOG, TWELVE_SERVER, and ``graceful_timeout``.
+TWELVE_MAX_WORKERS, TWELVE_ACCESS_LOG, TWELVE_BOOT_TIMEOUT, TWELVE_WORKER_TIMEOUT, TWELVE_SERVER,
+and ``graceful_timeout``.
 
 Owns their declaration (key under ``config("twelve", ...)``, variable, reader, default, help),
 the ceiling on worker processes, and what a HOST may be. Each setting is read through the typed
@@ -24,6 +25,8 @@ WORKERS_PER_CPU = 4
 MIN_MAX_WORKERS = 8
 MAX_MAX_WORKERS = 256
 WORKERS_LIMIT = 1024
+BOOT_TIMEOUT = 60.0     # seconds a boot may take (TWELVE_BOOT_TIMEOUT)
+WORKER_TIMEOUT = 30.0   # seconds a silent worker lives on (TWELVE_WORKER_TIMEOUT), gunicorn's too
 HOST_MAX_LENGTH = 253  # RFC 1035: a domain name, dots included
 HOST_LABEL_MAX = 63
 HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -55,6 +58,12 @@ SETTINGS = (
             f"{MAX_MAX_WORKERS})", "64"),
     Setting("access_log", "TWELVE_ACCESS_LOG", "bool", {}, False,
             "log every request on stdout", "true"),
+    Setting("boot_timeout", "TWELVE_BOOT_TIMEOUT", "float", {"min": 1}, BOOT_TIMEOUT,
+            "seconds the server (every worker) has to be ready; a boot that takes longer "
+            "fails", "120"),
+    Setting("worker_timeout", "TWELVE_WORKER_TIMEOUT", "float", {"min": 1}, WORKER_TIMEOUT,
+            "seconds a worker may stop answering its supervisor before it is killed and "
+            "replaced", "60"),
     Setting("graceful_timeout", None, "float", {"min": 0}, None, None, "30"),
 )
 

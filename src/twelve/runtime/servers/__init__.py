@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from twelve.runtime.config.server import BOOT_TIMEOUT, WORKER_TIMEOUT
 from twelve.runtime.errors import BootError
 from twelve.runtime.process.lifecycle import DRAIN, FORCE, IGNORE, Drain  # noqa: F401 (for adapters)
 
@@ -59,6 +60,8 @@ class Settings:
     app_ref: str
     proc_name: str
     access_log: bool = False
+    boot_timeout: float = BOOT_TIMEOUT
+    worker_timeout: float = WORKER_TIMEOUT
 
     @classmethod
     def from_config(cls, twelve_config: dict, release, app_ref: str) -> "Settings":
@@ -67,7 +70,9 @@ class Settings:
                    graceful_timeout=float(twelve_config.get("graceful_timeout",
                                                             GRACEFUL_TIMEOUT)),
                    app_ref=app_ref, proc_name=release.name,
-                   access_log=bool(twelve_config.get("access_log", False)))
+                   access_log=bool(twelve_config.get("access_log", False)),
+                   boot_timeout=float(twelve_config.get("boot_timeout", BOOT_TIMEOUT)),
+                   worker_timeout=float(twelve_config.get("worker_timeout", WORKER_TIMEOUT)))
 
     @property
     def bind(self) -> str:
