@@ -11,6 +11,8 @@ A node is ``booting`` until its server is ready, then ``ready``, then ``restarti
 restarting is one in progress already; a stop while booting is honoured as soon as the server's
 signal handlers are in place (at ready); a stop while stopping changes nothing; a restart while
 stopping is refused. Until the server installs its own handlers, the node's record signals only.
+A boot has a deadline, and so has a stop during a boot: a node that is not ready in time ends
+(twelve.runtime.process.deadline), so no hung startup keeps a node "booting" for ever.
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ from pathlib import Path
 
 from twelve.runtime import system
 from twelve.runtime.control import channel
-from twelve.runtime.process import notify, respawn
 from twelve.runtime.config.env import ConfigError
+from twelve.runtime.process import deadline, notify, respawn
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
 LOCK_FD = "TWELVE_LOCK_FD"      # the process type's lock, kept across a restart's exec
@@ -66,6 +68,11 @@ class Node:
         if drain is not None and drain.draining:
             return RESTARTING
         return READY if self.is_ready else BOOTING
+
+    def is_stopping(self) -> bool:
+        """Asked to stop: by `stop` (a flag until ready) or by a signal, whoever's handlers
+        took it."""
+        return self.state() == STOPPING
 
     def info(self) -> dict:
         return {"pid": os.getpid(), "boot_id": self.boot_id, "ready": self.is_ready,
@@ -267,6 +274,14 @@ def remove_run_files(tmp: Path, process: str) -> None:
     _remove(lock_path(tmp, process))
 
 
+def leave_now(release, node: Node) -> None:
+    """The run files of a node about to end from another thread than the main one (the boot
+    deadline's): its control socket, pid and lock files."""
+    if node.control is not None:
+        node.control.close()
+    remove_run_files(release.tmp, node.process)
+
+
 def serve_web(release, node: Node, twelve_cfg: dict):
     from twelve.runtime import servers
     from twelve.runtime.process import listen
@@ -274,6 +289,7 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     server = servers.get(twelve_cfg["server"])
     ref = system.app_ref(release, server)
     settings = servers.Settings.from_config(twelve_cfg, release, ref)
+    deadline.watch(node, settings.boot_timeout, lambda: leave_now(release, node))
     app = system.load_app(ref)
     kind = servers.check_interface(server, app, ref)
     sock = listen.listening_socket(settings.host, settings.port, os.environ)

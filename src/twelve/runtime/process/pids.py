@@ -1,5 +1,6 @@
 """Facts about other processes, by pid: alive or not, and waiting for one to be gone.
-Used by the control commands (stop) and by the builder (leftovers of killed builds)."""
+Used by the control commands (stop), by the builder (leftovers of killed builds) and by the boot
+deadline (the workers of a node it ends)."""
 from __future__ import annotations
 
 import os
@@ -57,3 +58,23 @@ def exit_now(code: int) -> None:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid``, from /proc (Linux; none elsewhere)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(entry))
+    return found

@@ -6,8 +6,9 @@ socket. The node stays their supervisor: SIGTERM/SIGINT → TERM to every worker
 them (bounded by the graceful timeout; a second stop or the deadline → KILL); SIGHUP → the
 same drain, then the node re-execs, unless a stop arrives meanwhile (servers.Hooks). A worker
 that dies on its own is replaced after a growing delay, and workers that keep dying stop the
-node (twelve.runtime.process.respawn, the rule of every server). A worker never returns into
-the node's code: it ends with os._exit. Handlers only set flags; the loop does the work.
+node (twelve.runtime.process.respawn, the rule of every server); so is a worker that stops
+answering for longer than ``worker_timeout`` (twelve.runtime.process.heartbeat). A worker
+never returns into the node's code: it ends with os._exit. Handlers only set flags; the loop does the work.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import signal
 import sys
 import time
 
-from twelve.runtime.process import respawn
+from twelve.runtime.process import heartbeat, respawn
 from twelve.runtime.process.lifecycle import DRAIN, FORCE, Drain
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
@@ -49,6 +50,7 @@ class Supervisor:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.ready_r, self.ready_w = os.pipe()
+        self.heartbeats = heartbeat.Heartbeats(settings.workers, settings.worker_timeout)
 
     def run(self) -> None:
         logging.basicConfig(level=logging.INFO, stream=sys.stdout,
@@ -82,6 +84,7 @@ class Supervisor:
                 self._loop()
                 return False
             self._reap(respawn=True)
+            self.heartbeats.kill_silent(self.workers, log.warning)
             self._replace()
         return True
 
@@ -100,6 +103,7 @@ class Supervisor:
         self.signals.append(sig)
 
     def _spawn(self, slot: int) -> None:
+        self.heartbeats.reset(slot)
         pid = os.fork()
         if pid:
             self.workers[pid] = slot
@@ -112,6 +116,7 @@ class Supervisor:
                 os.close(fd)
             hooks = _WorkerHooks(self.hooks.after_fork, self.ready_w)
             hooks.after_fork()
+            self.heartbeats.start_beating(slot)
             self.serve_worker(hooks)
         except BaseException as e:
             respawn.end_worker(e)
@@ -126,6 +131,7 @@ class Supervisor:
                     self._stop()
                     return
             self._reap(respawn=True)
+            self.heartbeats.kill_silent(self.workers, log.warning)
             self._replace()
 
     def _wait(self, timeout: float = 1.0) -> None:

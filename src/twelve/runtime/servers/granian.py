@@ -13,7 +13,9 @@ connections it no longer takes wait in the node's socket for the next boot.
 A worker forked by granian drops the node's resources first (``hooks.after_fork``) and ends
 through multiprocessing's os._exit. Workers that die on their own follow twelve's one rule
 (twelve.runtime.process.respawn) instead of granian's (stop at the first death, or with
-``respawn_failed_workers``, at a second one within 5.5 s of a respawn).
+``respawn_failed_workers``, at a second one within 5.5 s of a respawn). granian's main process
+has no liveness check of its workers: twelve's (twelve.runtime.process.heartbeat) kills a
+worker silent for longer than ``worker_timeout``, and its death is replaced by the same rule.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import threading
 import time
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.process import respawn
+from twelve.runtime.process import heartbeat, respawn
 from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
@@ -39,7 +41,8 @@ class Granian:
 
         from granian.constants import Interfaces
 
-        server_class = node_class(sock, hooks)
+        server_class = node_class(sock, hooks,
+                                  heartbeat.Heartbeats(settings.workers, settings.worker_timeout))
         install_worker_signals(quiesce.endpoint(sock))
         # granian's workers must be forked: they are handed the app object the node imported
         # (which no other start method can carry) and twelve's signal handlers. Python 3.14
@@ -64,7 +67,7 @@ class Granian:
             raise server.crashed
 
 
-def node_class(sock, hooks):
+def node_class(sock, hooks, heartbeats):
     try:
         from granian._granian import SocketHolder
         from granian.server.mp import MPServer
@@ -78,17 +81,23 @@ def node_class(sock, hooks):
         def _spawn_worker(self, idx, target, callback_loader):
             def worker(*args, **kwargs):
                 hooks.after_fork()
+                heartbeats.start_beating(idx)
                 return target(*args, **kwargs)
+            heartbeats.reset(idx)
             return super()._spawn_worker(idx, worker, callback_loader)
 
         def _serve_loop(self, spawn_target, target_loader):
             """granian's loop, for what twelve uses of it: a stop (SIGHUP too, see on_signal)
-            and workers that die, replaced after respawn's delay, or the node stops."""
+            and workers that die, replaced after respawn's delay, or the node stops; each
+            second, workers silent too long are killed (a death like any other)."""
+            from granian.log import logger
+
             deaths = respawn.Deaths()
             while True:
-                self.main_loop_interrupt.wait()
+                self.main_loop_interrupt.wait(1.0)
                 if self.interrupt_signal:
                     return
+                heartbeats.kill_silent({w.inner.pid: w.idx for w in self.wrks}, logger.warning)
                 if self.interrupt_children:
                     failed = list(self.interrupt_children)
                     self.interrupt_children.clear()

@@ -5,7 +5,9 @@ worker's SystemExit unwind through the arbiter's stack, which is the node's, and
 cleanup (its control socket, pid file and lock) must never run in a worker. Workers that die on
 their own follow twelve's one rule (twelve.runtime.process.respawn): each replacement waits a
 growing delay, and too many deaths stop the node; gunicorn's own rule (respawn at once, for
-ever, unless a worker fails to boot) is replaced.
+ever, unless a worker fails to boot) is replaced. Liveness is gunicorn's own heartbeat (each
+worker touches a temporary file; the arbiter kills one silent for ``timeout`` seconds), given
+twelve's ``worker_timeout``.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Gunicorn:
 
         options = {"bind": [settings.bind], "workers": settings.workers,
                    "graceful_timeout": max(1, round(settings.graceful_timeout)),
+                   # gunicorn's own heartbeat: a worker silent this long is killed, replaced
+                   "timeout": max(1, round(settings.worker_timeout)),
                    "proc_name": settings.proc_name,
                    "logconfig_dict": logging_config("gunicorn.error", "gunicorn.access"),
                    "post_fork": lambda arbiter, worker: hooks.after_fork(),
