@@ -133,5 +133,5 @@ def test_the_python_gitignore_template_hides_no_file_of_twelve(tmp_path):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_the_template_does_hide_a_package_named_build(tmp_path):
-    assert ignored(["src/twelve/build/pipeline.py", "src/twelve/builder/pipeline.py"],
-                   tmp_path) == ["src/twelve/build/pipeline.py"]
+    assert ignored(["src/shop/build/pipeline.py", "src/shop/builder/pipeline.py"],
+                   tmp_path) == ["src/shop/build/pipeline.py"]

@@ -52,6 +52,11 @@ def exit_now(code: int) -> None:
     import atexit
 
     atexit._run_exitfuncs()
+    flush_and_exit(code)
+
+
+def flush_and_exit(code: int) -> None:
+    """os._exit(code) once stdout and stderr are flushed (a closed or broken one is skipped)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -14,11 +14,10 @@ dies. The ``CRASH_LIMIT``-th death within the window stops the node, exit 1, wit
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 from twelve.runtime.errors import BootError
+from twelve.runtime.process.pids import flush_and_exit
 
 CRASH_WINDOW = 10.0   # seconds
 CRASH_LIMIT = 5       # worker deaths within the window that stop the node
@@ -73,9 +72,4 @@ def end_worker(error: BaseException | None) -> None:
 
             traceback.print_exception(type(error), error, error.__traceback__)
         code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
+    flush_and_exit(code)
