@@ -71,6 +71,20 @@ def get(url: str) -> tuple[int, bytes, dict]:
         return e.code, e.read(), dict(e.headers)
 
 
+def fill_disk(disk: Path) -> Path:
+    """Write into ``disk`` until it is full (ENOSPC); return the file to delete for room."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """Path → sha256 (or link target, or 'dir') of everything under root, modes included."""
     out = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Release, get
+from conftest import Release, fill_disk as fill, get
 from twelve.runtime.process import logs
 
 pytestmark = [pytest.mark.slow,
@@ -19,19 +19,6 @@ pytestmark = [pytest.mark.slow,
 
 SPEW = ("import sys\nfor i in range({n}): print(f'{tag} {{i}}', file=sys.__stdout__)\n"
         "sys.__stdout__.flush()")
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def statuses(listener: socket.socket, until: str, timeout: float) -> list[str]:

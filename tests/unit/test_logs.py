@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import fill_disk as fill
 from twelve.runtime.process import logs
 
 
@@ -38,19 +39,6 @@ def small_disk(tmp_path):
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_full_disk_drops_whole_lines_says_so_once_and_resumes(small_disk, monkeypatch):
