@@ -75,3 +75,4 @@ def test_log_limits_are_plain_numbers_within_bounds():
     assert info.value.exit_code == 78
     assert "TWELVE_LOG_MAX_BYTES" in text and "TWELVE_LOG_FILES" in text
     assert "not a whole number from 1 to 1000: '1000000000'" in text
+

@@ -18,7 +18,8 @@ from pathlib import Path
 from twelve.runtime.process import logs, notify
 from twelve.runtime.errors import ERROR, OK, TwelveError
 
-READY_TIMEOUT = 120.0  # seconds the daemon command waits for the node to be ready
+READY_TIMEOUT = 120.0  # seconds the daemon command waits for the node to be ready, at least:
+READY_MARGIN = 30.0    # beyond a TWELVE_BOOT_TIMEOUT that asks for more (the node's own deadline)
 
 
 def log_path(release, process: str) -> Path:
@@ -80,15 +81,26 @@ def _quiet_stdio() -> None:
     os.close(devnull)
 
 
+def ready_timeout(environ) -> float:
+    """How long `daemon` waits: READY_TIMEOUT, or longer than the node's own boot deadline
+    when TWELVE_BOOT_TIMEOUT sets one beyond it (the node then reports its failure itself)."""
+    try:
+        boot = float((environ.get("TWELVE_BOOT_TIMEOUT") or "0").strip())
+    except ValueError:
+        return READY_TIMEOUT  # the node reports the bad value (exit 78) at once
+    return max(READY_TIMEOUT, boot + READY_MARGIN) if boot == boot and boot < 1e9 else READY_TIMEOUT
+
+
 def _await_ready(fd: int, log: Path) -> int:
     """Read the node's report: "ready", or "exit N" and its message."""
-    deadline = time.monotonic() + READY_TIMEOUT
+    timeout = ready_timeout(os.environ)
+    deadline = time.monotonic() + timeout
     data = b""
     with os.fdopen(fd, "rb", buffering=0) as pipe:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
-                raise TwelveError(f"the node was not ready within {READY_TIMEOUT:.0f}s; it may "
+                raise TwelveError(f"the node was not ready within {timeout:.0f}s; it may "
                                   f"still be starting", hint=f"See its log: {log}")
             chunk = pipe.read(65536)
             if not chunk:
