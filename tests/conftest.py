@@ -213,6 +213,16 @@ class Release:
 
 
 @pytest.fixture
+def rel(hello_release, tmp_path):
+    """bin/hello of the session's release with its own RELEASE_TMP, port and migrated database;
+    every node it started is stopped. (A module may define its own ``rel``.)"""
+    release = Release(hello_release, tmp_path)
+    release("eval", "hello.release.migrate()", check=True)
+    yield release
+    release.cleanup()
+
+
+@pytest.fixture
 def no_active_config(monkeypatch):
     """No runtime configuration evaluated or installed in this process, before and after."""
     from twelve.runtime.config import store as config_module

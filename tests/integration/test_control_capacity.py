@@ -20,14 +20,6 @@ from twelve.runtime.process.pids import wait_gone
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def rel(hello_release, tmp_path):
-    release = Release(hello_release, tmp_path)
-    release("eval", "hello.release.migrate()", check=True)
-    yield release
-    release.cleanup()
-
-
 def sock_path(rel: Release) -> Path:
     return Path(rel.env["RELEASE_TMP"]) / "run" / "web.sock"
 

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def rel(hello_release, tmp_path):
-    release = Release(hello_release, tmp_path)
-    release("eval", "hello.release.migrate()", check=True)
-    yield release
-    release.cleanup()
-
-
-@pytest.fixture
 def own_release(hello_release, tmp_path):
     """A private copy of the release, for tests that change it."""
     root = tmp_path / "copy" / "hello"
