@@ -74,5 +74,6 @@ def test_log_limits_are_plain_numbers_within_bounds():
     text = info.value.render()
     assert info.value.exit_code == 78
     assert "TWELVE_LOG_MAX_BYTES" in text and "TWELVE_LOG_FILES" in text
-    assert "not a whole number from 1 to 1000: '1000000000'" in text
+    assert "TWELVE_LOG_MAX_BYTES   not an integer: '٣'" in text
+    assert "TWELVE_LOG_FILES       must be between 1 and 1000, got 1000000000" in text
 

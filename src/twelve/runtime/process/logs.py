@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from twelve.runtime.config.env import ConfigError, Problem
+from twelve.runtime.config.env import ConfigError, Recorder, env
 from twelve.runtime.process import notify
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -36,29 +36,20 @@ STATUS_RESUMED = "log writing again: {count} lines were dropped"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-LIMITS = (("TWELVE_LOG_MAX_BYTES", DEFAULT_MAX_BYTES, MAX_BYTES_RANGE, "10485760"),
-          ("TWELVE_LOG_FILES", DEFAULT_KEEP, KEEP_RANGE, "5"))
-BAD_LIMIT = "not a whole number from {low} to {high}: {shown}"
+LIMITS = (("TWELVE_LOG_MAX_BYTES", DEFAULT_MAX_BYTES, MAX_BYTES_RANGE),
+          ("TWELVE_LOG_FILES", DEFAULT_KEEP, KEEP_RANGE))
 
 
 def limits(environ) -> tuple[int, int]:
-    """(bytes a file may hold, rotated files kept); ConfigError (exit 78) naming every
-    variable that is not a plain decimal within its bounds. `daemon` checks them before it
-    forks anything."""
-    values, problems = [], []
-    for name, default, (low, high), example in LIMITS:
-        text = (environ.get(name) or "").strip()
-        if not text:
-            values.append(default)
-            continue
-        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
-        if value is None or not low <= value <= high:
-            shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
-            problems.append(Problem(name, BAD_LIMIT.format(low=low, high=high, shown=shown),
-                                    f"{name}={example}"))
-        values.append(value)
-    if problems:
-        raise ConfigError(problems=problems, source="the daemon's log settings")
+    """(bytes a file may hold, rotated files kept), read by the typed readers: ConfigError
+    (exit 78) naming every variable that is not a whole number within its bounds. `daemon`
+    checks them before it forks anything."""
+    with Recorder(environ) as recorder:
+        values = [env.int(name, default=default, min=low, max=high)
+                  for name, default, (low, high) in LIMITS]
+    if recorder.problems:
+        raise ConfigError(problems=recorder.problems.values(),
+                          source="the daemon's log settings")
     return values[0], values[1]
 
 
