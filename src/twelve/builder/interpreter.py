@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from twelve.builder import depcache
 from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many, strip_debug_info)
 from twelve.builder.pythons import Python as Source
@@ -301,8 +302,6 @@ def prepare_interpreter(cache_root: Path, source: Source | None = None, *,
     described = _load_valid(final)
     if described is not None:
         return final, described
-    from twelve.builder import depcache  # depcache imports the build modules this one serves
-
     cache_root.mkdir(parents=True, exist_ok=True)
     depcache.remove_abandoned(cache_root)
     log(f"preparing the bundled interpreter from {source.executable} (cached in {final})")
@@ -356,8 +355,6 @@ def copy_interpreter(prepared: Path, dest: Path, *,
     """Put a prepared interpreter at ``dest`` (``<release>/python``, must not exist yet) as
     hard links to the cache (copies across file systems), modes and symlinks preserved; the
     cache was checked for relocatability once. Returns the known hashes of its files."""
-    from twelve.builder import depcache
-
     if not (prepared / CHECKED).is_file():
         check_relocatable(prepared)
         (prepared / CHECKED).write_text("")

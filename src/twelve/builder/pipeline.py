@@ -45,13 +45,13 @@ def build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str
     watching = progress.Progress(log, quiet=quiet)
     with progress.using(watching):
         release = _build(release, log=watching.show, overwrite=overwrite, confirm=confirm,
-                         quiet=quiet, watching=watching)
+                         quiet=quiet)
     watching.show(watching.summary())
     return release
 
 
 def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[str], bool],
-           quiet: bool, watching: progress.Progress) -> Release:
+           quiet: bool) -> Release:
     release = replace(release, python=choose_python(release.project))
     check_overwrite(release, overwrite, confirm)
     log(f"* assembling {release.name}-{release.version} on TWELVE_ENV={release.env}")
@@ -67,7 +67,7 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
         for step in release.project.steps:
             if step == "tar" and unsealed:
                 release, unsealed = reseal(release, log), False
-            with watching.phase(step):
+            with _phase(step):
                 release = run_step(step, release, log, quiet)
             if step == "assemble":
                 assembled = True

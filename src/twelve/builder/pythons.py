@@ -2,8 +2,7 @@
 
 Without ``python``, the release is built for the base installation twelve itself runs on
 (``sys._base_executable``: never the venv). ``python = "3.12"`` picks an installed CPython 3.12,
-found in this order: uv-managed Pythons (``uv python list --only-installed --managed-python``;
-never downloaded), pyenv's (``$PYENV_ROOT/versions/*/bin/python3.12``), then ``python3.12`` on
+found in this order: uv-managed Pythons (under ``uv python dir``; never downloaded), pyenv's (``$PYENV_ROOT/versions/*/bin/python3.12``), then ``python3.12`` on
 PATH. ``python = "/path/to/python3.12"`` names one (relative to the project root).
 
 The chosen interpreter is *probed* once (``probe``: run with ``-I`` to print what the build
