@@ -72,11 +72,7 @@ def _end(code: int, error: BootError | None, leave) -> None:
         except ProcessLookupError:
             pass
     leave()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    pids.flush_stdio()
     if error is not None:
         print(error.render(), file=sys.stderr, flush=True)
         notify.report_to_daemon(f"exit {code}\n{error.render()}\n")

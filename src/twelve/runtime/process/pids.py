@@ -55,13 +55,18 @@ def exit_now(code: int) -> None:
     flush_and_exit(code)
 
 
-def flush_and_exit(code: int) -> None:
-    """os._exit(code) once stdout and stderr are flushed (a closed or broken one is skipped)."""
+def flush_stdio() -> None:
+    """Flush stdout and stderr; a closed or broken one is skipped."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def flush_and_exit(code: int) -> None:
+    """os._exit(code) once stdout and stderr are flushed."""
+    flush_stdio()
     os._exit(code)
 
 
