@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -120,6 +122,63 @@ def test_serves_restarts_and_drains(release, nodes):
     assert node.terminate(timeout=30) == 0
     request.join()
     assert slow and slow[0][0] == 200, f"{example}: the in-flight request was not drained"
+
+
+DRAIN_CASES = [("hello", "gunicorn"), ("hello", "waitress"), ("hello", "granian"),
+               ("hello_fastapi", "uvicorn"), ("hello_fastapi", "hypercorn"),
+               ("hello_fastapi", "granian")]
+SLOW = 2.0  # seconds each slow request takes: the stop, and the probe, land during them
+
+
+def refused_within(port: int, seconds: float) -> tuple[bool, float, str]:
+    """Open a TCP connection: (refused, how long the answer took, what happened)."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return False, time.monotonic() - started, "connected"
+    except ConnectionRefusedError:
+        took = time.monotonic() - started
+        return took <= seconds, took, "refused"
+    except OSError as e:
+        return False, time.monotonic() - started, repr(e)
+
+
+@pytest.mark.parametrize("release", DRAIN_CASES, indirect=True,
+                         ids=[f"{e}-{s}" for e, s in DRAIN_CASES])
+def test_stop_serves_the_backlog_and_refuses_latecomers(release):
+    """Three slow requests on two workers (with a sync server, the third waits in the
+    backlog), then a stop: all three are served, and a connection opened after the stop is
+    refused at once instead of hanging through the drain."""
+    rel = release
+    rel.env["WEB_CONCURRENCY"] = "2"
+    rel.daemon()
+    results: list = []
+
+    def slow_request() -> None:
+        try:
+            results.append(get(rel.url(f"/slow?seconds={SLOW}"))[0])
+        except Exception as e:  # noqa: BLE001 - every failure counts
+            results.append(repr(e))
+
+    requests = [threading.Thread(target=slow_request) for _ in range(3)]
+    for r in requests:
+        r.start()
+        time.sleep(0.05)
+    time.sleep(0.4)  # all three connected: two in workers, the third served or queued
+    stopping = subprocess.Popen([str(rel.bin), "stop"], env=rel.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # the stop has begun; the slow requests still run
+        refused, took, what = refused_within(rel.port, 0.1)
+        out, err = stopping.communicate(timeout=60)
+    finally:
+        if stopping.poll() is None:
+            stopping.kill()
+    for r in requests:
+        r.join()
+    assert results == [200, 200, 200], f"requests accepted before the stop: {results}"
+    assert refused, f"a connection after the stop: {what} after {took * 1000:.0f} ms"
+    assert stopping.returncode == 0, err
 
 
 PROCESS_CASES = [("hello", "gunicorn"), ("hello", "waitress"), ("hello_fastapi", "uvicorn"),

@@ -284,7 +284,8 @@ def leave_now(release, node: Node) -> None:
 
 def serve_web(release, node: Node, twelve_cfg: dict):
     from twelve.runtime import servers
-    from twelve.runtime.process import listen
+    # closing maps its shared page now, before any worker is forked
+    from twelve.runtime.process import closing, listen  # noqa: F401
 
     server = servers.get(twelve_cfg["server"])
     ref = system.app_ref(release, server)
@@ -294,11 +295,19 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     kind = servers.check_interface(server, app, ref)
     sock = listen.listening_socket(settings.host, settings.port, os.environ)
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
-    hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=notify.stopping,
+    hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=_stopping,
                           after_fork=node.after_fork)
     node.drain = hooks
     servers.run(server, app, kind, settings, sock, hooks)
     return sock, hooks.restart
+
+
+def _stopping() -> None:
+    """The web node stops for good: its last accepting worker ends the listening (closing)."""
+    from twelve.runtime.process import closing
+
+    closing.mark_stopping()
+    notify.stopping()
 
 
 def run_function(release, node: Node, target: str) -> bool:

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from twelve.runtime.process import heartbeat, respawn
+from twelve.runtime.process import closing, heartbeat, respawn
 from twelve.runtime.process.lifecycle import DRAIN, FORCE, Drain
 from twelve.runtime.servers.quiesce import SETTLE_TIMEOUT
 
@@ -107,6 +107,7 @@ class Supervisor:
         pid = os.fork()
         if pid:
             self.workers[pid] = slot
+            closing.started(pid)
             return
         try:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):

@@ -27,7 +27,7 @@ import threading
 import time
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.process import heartbeat, respawn
+from twelve.runtime.process import closing, heartbeat, respawn
 from twelve.runtime.servers import DRAIN, FORCE, logging_config, quiesce
 
 
@@ -43,7 +43,7 @@ class Granian:
 
         server_class = node_class(sock, hooks,
                                   heartbeat.Heartbeats(settings.workers, settings.worker_timeout))
-        install_worker_signals(quiesce.endpoint(sock))
+        install_worker_signals(sock)
         # granian's workers must be forked: they are handed the app object the node imported
         # (which no other start method can carry) and twelve's signal handlers. Python 3.14
         # defaults to forkserver, which granian turns into spawn.
@@ -81,6 +81,7 @@ def node_class(sock, hooks, heartbeats):
         def _spawn_worker(self, idx, target, callback_loader):
             def worker(*args, **kwargs):
                 hooks.after_fork()
+                closing.started(os.getpid(), slot=idx)
                 heartbeats.start_beating(idx)
                 return target(*args, **kwargs)
             heartbeats.reset(idx)
@@ -153,7 +154,7 @@ def _replace(server, deaths, failed: list, spawn_target, target_loader) -> None:
         server._respawn_workers([idx], spawn_target, target_loader)
 
 
-def install_worker_signals(local) -> None:
+def install_worker_signals(sock) -> None:
     """granian's workers install their signal handlers through granian._signals when they
     start, forked from this process: have them install twelve's."""
     import granian._signals as worker_signals
@@ -169,15 +170,17 @@ def install_worker_signals(local) -> None:
                 loop.add_signal_handler(sig, handler, sig, None)
             except NotImplementedError:
                 signal.signal(sig, handler)
-        return stop_accepting_first(install, local)
+        return stop_accepting_first(install, sock)
 
     worker_signals.set_loop_signals = on_loop
-    worker_signals.set_sync_signals = lambda: stop_accepting_first(signal.signal, local)
+    worker_signals.set_sync_signals = lambda: stop_accepting_first(signal.signal, sock)
 
 
-def stop_accepting_first(install, local):
+def stop_accepting_first(install, sock):
     """A worker's stop signal: forbid accept(), let what was accepted be read, then set
-    granian's WorkerSignal (which drains in-flight requests). A second signal sets it now."""
+    granian's WorkerSignal (which drains in-flight requests). A second signal sets it now.
+    On a stop, the last worker to accept first lets granian take what waits in the backlog,
+    and ends the listening once it has stopped accepting (process.closing)."""
     from granian._granian import WorkerSignal
 
     event, lock = WorkerSignal(), threading.Lock()
@@ -190,13 +193,22 @@ def stop_accepting_first(install, local):
             state["set"] = True
         event.set()
 
+    local = quiesce.endpoint(sock)
+
     def drain() -> None:
+        if closing.stopping() and closing.alone():
+            closing.wait_taken(sock, quiesce.SETTLE_TIMEOUT)  # by granian's own accept loop
         if quiesce.forbid_accept():
             for pause in quiesce.settle(local):
                 if state["set"]:
                     return
                 time.sleep(pause)
+        copies = closing.copies(sock)
         set_once()
+        # granian's accept loop spins on a socket that no longer listens: end the listening
+        # only once the loop has stopped, which closes granian's copy of the socket
+        if closing.wait_closed_copy(sock, copies, quiesce.SETTLE_TIMEOUT):
+            closing.finish(sock)
 
     def handler(signum, frame=None) -> None:
         if state["draining"]:

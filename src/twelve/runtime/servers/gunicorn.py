@@ -7,7 +7,8 @@ their own follow twelve's one rule (twelve.runtime.process.respawn): each replac
 growing delay, and too many deaths stop the node; gunicorn's own rule (respawn at once, for
 ever, unless a worker fails to boot) is replaced. Liveness is gunicorn's own heartbeat (each
 worker touches a temporary file; the arbiter kills one silent for ``timeout`` seconds), given
-twelve's ``worker_timeout``.
+twelve's ``worker_timeout``. Its workers are gunicorn's sync workers with twelve's part of a
+stop (``worker_class``, twelve.runtime.process.closing).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import os
 import signal
 
 from twelve.runtime.errors import BootError
-from twelve.runtime.process import respawn
+from twelve.runtime.process import closing, respawn
 from twelve.runtime.servers import FORCE, IGNORE, logging_config
 
 
@@ -36,7 +37,8 @@ class Gunicorn:
                    "post_fork": lambda arbiter, worker: hooks.after_fork(),
                    "logger_class": logger_class(settings.access_log),
                    "worker_exit": _worker_exit,
-                   "child_exit": lambda arbiter, worker: arbiter.note_death(worker)}
+                   "child_exit": lambda arbiter, worker: arbiter.note_death(worker),
+                   "worker_class": worker_class(sock)}
 
         class Application(BaseApplication):
             def load_config(self):
@@ -86,6 +88,55 @@ def _worker_exit(arbiter, worker) -> None:
         exit_now(0)
 
 
+def worker_class(sock):
+    """gunicorn's sync worker, which on a stop does its part of ending the listening
+    (twelve.runtime.process.closing): the last worker to stop accepting takes what waits in the
+    backlog, even while its current request runs, and serves it once that request is done."""
+    import errno
+    import threading
+
+    from gunicorn.workers.sync import SyncWorker
+
+    class Worker(SyncWorker):
+        taken: list = []
+
+        def init_signals(self):
+            super().init_signals()
+            self.exiting = threading.Event()
+            self.finisher = threading.Thread(target=self.finish, name="twelve-finish",
+                                             daemon=True)
+            self.finisher.start()
+
+        def handle_exit(self, sig, frame):
+            super().handle_exit(sig, frame)
+            self.exiting.set()
+
+        def finish(self):
+            self.exiting.wait()
+            taken: list = []
+            closing.finish(sock, lambda conn, addr: taken.append((conn, addr)))
+            self.taken = taken
+
+        def accept(self, listener):
+            try:
+                super().accept(listener)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self.alive = False  # the listening has ended: nothing more to accept
+
+        def run(self):
+            super().run()
+            if not self.exiting.is_set():
+                return
+            self.finisher.join(timeout=1.0)
+            for conn, addr in self.taken:
+                conn.setblocking(True)
+                self.handle(self.sockets[0], conn, addr)
+
+    return Worker
+
+
 def arbiter_class(sock, hooks):
     from gunicorn.arbiter import Arbiter
     from gunicorn.errors import HaltServer
@@ -133,6 +184,7 @@ def arbiter_class(sock, hooks):
                 respawn.end_worker(e)  # gunicorn ends its workers with sys.exit
             if os.getpid() != node:
                 respawn.end_worker(None)
+            closing.started(pid)
             return pid
 
         def start(self):

@@ -34,6 +34,7 @@ class Hypercorn:
             # accepted but not yet read would be closed: stop accepting first, let those be
             # read, then let hypercorn drain (servers.quiesce).
             quiesce.pause_asyncio(listening)
+            await quiesce.finish_asyncio(listening, sock)
             for pause in quiesce.settle(quiesce.endpoint(sock)):
                 await asyncio.sleep(pause)
 

@@ -15,6 +15,8 @@ socket keeps queueing new connections for the next boot (restart) or until the n
   seccomp filter on the worker process makes accept() answer EAGAIN ("nothing to accept"), as
   if the queue were empty. Only for processes about to exit: the filter cannot be lifted, and
   children started afterwards inherit it.
+- ``finish_asyncio``: after the pause, on a stop, the last worker to stop accepting serves what
+  still waits in the node's backlog and ends the listening (twelve.runtime.process.closing).
 - ``settle``: the pauses to sleep until none of this process's connections accepted from the
   listener holds request bytes the server has not read (FIONREAD on each), bounded by a
   timeout.
@@ -48,6 +50,22 @@ def pause_asyncio(servers) -> None:
         paused = [loop.remove_reader(sock.fileno()) for sock in server.sockets]
         if not all(paused):
             server.close()  # not the selector loop's own accept (uvloop): close is safe there
+
+
+async def finish_asyncio(servers, sock: socket.socket) -> None:
+    """After ``pause_asyncio``: this process accepts no more. On a stop, if it is the last to
+    accept, it serves what waits in the backlog through the servers' own protocol and ends the
+    listening (process.closing). uvloop's servers keep their factory out of reach: there, the
+    listening ends only when nothing waits."""
+    from twelve.runtime.process import closing
+
+    factory = next((getattr(s, "_protocol_factory", None) for s in servers), None)
+    taken: list[socket.socket] = []
+    closing.finish(sock, None if factory is None else lambda conn, addr: taken.append(conn))
+    if taken:
+        loop = servers[0].get_loop()
+        for conn in taken:
+            await loop.connect_accepted_socket(factory, conn)
 
 
 def settle(local, timeout: float = SETTLE_TIMEOUT,

@@ -38,6 +38,7 @@ class Uvicorn:
                 # stop accepting first, wait (bounded) until every connection is serving a
                 # request or has gone, then let uvicorn drain (servers.quiesce).
                 quiesce.pause_asyncio(self.servers)
+                await quiesce.finish_asyncio(self.servers, sock)
                 for pause in quiesce.settle(listening, busy=self.awaiting_request):
                     if self.force_exit:
                         break  # a second signal

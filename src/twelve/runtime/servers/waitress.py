@@ -1,7 +1,8 @@
 """waitress: one process with a thread pool serving WSGI; twelve's prefork runs several.
 
 waitress has no graceful stop of its own, so the loop is driven here: on SIGTERM the listening
-dispatcher closes (the node's socket stays open), busy connections finish their requests, idle
+dispatcher closes (on a stop, the last worker first takes what waits in the node's backlog and
+ends the listening, twelve.runtime.process.closing; on a restart it stays open), busy connections finish their requests, idle
 keep-alive connections close once quiet for a moment with nothing unread (a
 request already on its way is served, not reset), and the worker waits for them up to the
 graceful timeout.
@@ -44,7 +45,7 @@ class Waitress:
             hooks.ready()
             while not state["stop"]:
                 wasyncore.loop(timeout=0.2, map=socket_map, use_poll=True, count=1)
-            drain(socket_map, settings.graceful_timeout, state)
+            drain(socket_map, settings.graceful_timeout, state, sock)
         finally:
             server.task_dispatcher.shutdown(timeout=1)
             wasyncore.close_all(socket_map)
@@ -52,15 +53,21 @@ class Waitress:
                 signal.signal(s, handler)
 
 
-def drain(socket_map: dict, timeout: float, state: dict) -> None:
+def drain(socket_map: dict, timeout: float, state: dict, sock) -> None:
     from waitress import wasyncore
     from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
+    from twelve.runtime.process import closing
+
     for dispatcher in list(socket_map.values()):
         if isinstance(dispatcher, BaseWSGIServer):
             dispatcher.del_channel()
-            dispatcher.socket.close()  # our dup; the node's socket keeps listening
+            # On a stop, the last worker to stop accepting serves what waits in the backlog
+            # and ends the listening (process.closing); otherwise the node's socket listens on.
+            closing.finish(sock, lambda conn, addr, d=dispatcher: _adopt(d, socket_map,
+                                                                        conn, addr))
+            dispatcher.socket.close()  # our dup
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not state["force"]:
         channels = [c for c in socket_map.values() if isinstance(c, HTTPChannel)]
@@ -75,6 +82,13 @@ def drain(socket_map: dict, timeout: float, state: dict) -> None:
                 if idle and now - channel.last_activity > QUIET and not _unread(channel.socket):
                     channel.will_close = True
         wasyncore.loop(timeout=0.05, map=socket_map, use_poll=True, count=1)
+
+
+def _adopt(dispatcher, socket_map: dict, conn, addr) -> None:
+    """Serve a connection taken from the backlog as the dispatcher would have."""
+    dispatcher.set_socket_options(conn)
+    dispatcher.channel_class(dispatcher, conn, dispatcher.fix_addr(addr), dispatcher.adj,
+                             map=socket_map)
 
 
 def _unread(sock) -> bool:
