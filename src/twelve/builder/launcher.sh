@@ -49,6 +49,30 @@ if [ -f "$RELEASE_ROOT/releases/$RELEASE_VSN/env.sh" ]; then
   . "$RELEASE_ROOT/releases/$RELEASE_VSN/env.sh"
 fi
 
+# `pid` of a running node without starting Python: the kernel names the process holding the
+# node's lock (an flock on run/PROCESS.lock, released when that process ends, kill -9 included),
+# so neither a stale pid file nor a recycled pid can mislead it. Anything else (no /proc/locks,
+# the lock not held, an unusual argument) goes on to the runtime, which answers over the
+# authenticated channel.
+if [ "${1:-}" = pid ] && [ $# -le 2 ] && [ -r /proc/locks ] && command -v stat >/dev/null; then
+  case ${2:-web} in
+    *[!A-Za-z0-9_.-]*|-*) ;;
+    *)
+      if DEV_INODE=$(stat -c '%d %i' -- "$RELEASE_TMP/run/${2:-web}.lock" 2>/dev/null); then
+        DEV=${DEV_INODE% *}
+        LOCK_ID=$(printf '%02x:%02x:%s' $(( (DEV >> 8) & 4095 )) \
+          $(( (DEV & 255) | ((DEV >> 12) & 1048320) )) "${DEV_INODE#* }")
+        while read -r _ KIND _ _ HOLDER ID _; do
+          if [ "$KIND" = FLOCK ] && [ "$ID" = "$LOCK_ID" ] && [ -d "/proc/$HOLDER" ]; then
+            echo "$HOLDER"
+            exit 0
+          fi
+        done < /proc/locks
+      fi
+      ;;
+  esac
+fi
+
 PYTHON=@PYTHON@
 case $PYTHON in python/*) PYTHON=$RELEASE_ROOT/$PYTHON ;; esac
 exec "$PYTHON" -E -s -u "$RELEASE_ROOT/lib/twelve_boot.py" "$@"
