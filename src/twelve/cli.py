@@ -36,6 +36,16 @@ To list all commands:
     {bin}
 """
 
+IMAGE_WRITTEN = """\
+Image {digest}
+    {layout} (OCI layout, tag {tag})
+    {archive} (oci-archive)
+
+    # To run it with podman
+    skopeo copy oci:{layout}:{tag} containers-storage:localhost/{name}:{tag}
+    podman run --rm --read-only -p 4000:4000 -e RELEASE_COOKIE=... localhost/{name}:{tag}
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
@@ -77,6 +87,22 @@ def make_parser() -> argparse.ArgumentParser:
                      help="the project's root (default: the current directory)")
     rel.set_defaults(func=cmd_release)
 
+    img = sub.add_parser(
+        "image", help="write the OCI image of a built release (no Docker daemon involved)",
+        description="Write _build/<env>/NAME-VSN.oci (an OCI image layout tagged VSN) and "
+                    "NAME-VSN.oci.tar (an oci-archive) from the release already built in "
+                    "_build/$TWELVE_ENV/rel/NAME: no base image, layers for the interpreter, "
+                    "the packages and the app, reproducible. The \"image\" step does the same "
+                    "during `twelve release`. Load it with `skopeo copy oci:DIR:VSN "
+                    "containers-storage:NAME:VSN`, push it with `skopeo copy` to a registry. "
+                    "See docs/containers.md.")
+    img.add_argument("--path", help="the release directory (default: _build/<env>/rel/<name>)")
+    img.add_argument("--version", dest="vsn", metavar="VSN",
+                     help="the release version (default: [project].version)")
+    img.add_argument("--project", default=".", metavar="DIR",
+                     help="the project's root (default: the current directory)")
+    img.set_defaults(func=cmd_image)
+
     run = sub.add_parser(
         "run", help="run an alias from [tool.twelve.aliases]",
         description="Run each command of the alias NAME in order, in the project's root; stop "
@@ -115,6 +141,22 @@ def cmd_release(args: argparse.Namespace) -> int:
     if not args.quiet:
         root = release.display_root
         print("\n" + BANNER.format(root=root, bin=os.path.join(root, "bin", release.name)))
+    return OK
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from twelve.builder import image
+    from twelve.builder.release import DEFAULT_ENV, make_release
+    from twelve.project import load_project
+
+    release = make_release(load_project(Path(args.project)), name=None, version=args.vsn,
+                           env=os.environ.get("TWELVE_ENV") or DEFAULT_ENV, path=args.path)
+    print(f"* writing the OCI image of {release.display_root}", flush=True)
+    built = image.image_existing(release, log=lambda line: print(line, flush=True))
+    print(IMAGE_WRITTEN.format(layout=os.path.relpath(built.layout),
+                               archive=os.path.relpath(built.archive),
+                               digest=built.manifest_digest, tag=release.version,
+                               name=release.name), flush=True)
     return OK
 
 

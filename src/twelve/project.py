@@ -31,7 +31,7 @@ SERVER_PACKAGES = {name: package for name, (_, package) in SERVER_TABLE.items()}
 ASGI_FRAMEWORKS = ("fastapi", "starlette", "quart", "litestar", "sanic")
 PREFERRED = {"wsgi": ("gunicorn", "waitress", "granian", "hypercorn"),
              "asgi": ("uvicorn", "granian", "hypercorn")}
-STEPS = ("assemble", "tar")
+STEPS = ("assemble", "tar", "image")
 DEFAULT_OVERLAY = "rel/overlays"  # like mix's rel/overlays: always copied first
 INTERFACES = ("wsgi", "asgi")
 NO_SERVER = ("no server: the release depends on none of " + ", ".join(SERVERS) + "; add one "
@@ -91,23 +91,31 @@ def _check_name(value: str) -> str | None:
 
 
 def check_steps(steps: list[str], aliases: dict) -> str | None:
-    """mix's rules: assemble exactly once, tar at most once and after it; the others are
+    """mix's rules: assemble exactly once, tar at most once and after it (and image, the OCI
+    image, likewise: tar and image come last, in either order); the others are
     aliases (run before assemble) or "module:function" callables (receive, return the release)."""
     unknown = [s for s in steps if s not in STEPS and s not in aliases
                and not CALLABLE_REF.match(s)]
     if unknown:
-        return (f"unknown step {unknown[0]!r}; a step is \"assemble\", \"tar\", an alias from "
-                "[tool.twelve.aliases] or a \"module:function\" that receives and returns "
-                "the release")
+        return (f"unknown step {unknown[0]!r}; a step is \"assemble\", \"tar\", \"image\", "
+                "an alias from [tool.twelve.aliases] or a \"module:function\" that receives and "
+                "returns the release")
     if steps.count("assemble") != 1:
         return "the steps must contain \"assemble\" exactly once"
     if steps.count("tar") > 1:
         return "the steps may contain \"tar\" at most once"
     if "tar" in steps and steps.index("tar") < steps.index("assemble"):
         return "\"tar\" must come after \"assemble\" in the steps"
-    if "tar" in steps and steps[-1] != "tar":
-        return (f"\"tar\" must be the last step: {steps[steps.index('tar') + 1]!r} after it "
-                "would change the release but not its tarball")
+    if steps.count("image") > 1:
+        return "the steps may contain \"image\" at most once"
+    if "image" in steps and steps.index("image") < steps.index("assemble"):
+        return "\"image\" must come after \"assemble\" in the steps"
+    for artifact in ("tar", "image"):  # only the other artifact may follow one
+        later = [s for s in steps[steps.index(artifact) + 1:]
+                 if s not in ("tar", "image")] if artifact in steps else []
+        if later:
+            return (f"\"{artifact}\" must be the last step: {later[0]!r} after it would "
+                    f"change the release but not its {'tarball' if artifact == 'tar' else 'image'}")
     late = [s for s in steps[steps.index("assemble"):] if s in aliases]
     if late:
         return (f"the alias step {late[0]!r} must come before \"assemble\" (aliases build "
@@ -163,7 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
             "the release (like mix's include_erts). false uses python3 from the target's PATH, "
             "which must be the same X.Y."),
     Setting("steps", "list[str]", ["assemble"], "The build steps, in order: \"assemble\" "
-            "exactly once, \"tar\" at most once and last, aliases (before assemble) and "
+            "exactly once, \"tar\" (the tarball) and \"image\" (the OCI image, "
+            "docs/containers.md) at most once each and last, aliases (before assemble) and "
             "\"module:function\" callables (given the release, returning it; after assemble "
             "they may change release.staging, and the manifest follows)."),
     Setting("overlays", "str|list[str]", [], "More directories copied verbatim into the "

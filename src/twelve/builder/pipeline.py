@@ -20,8 +20,8 @@ from typing import Callable
 
 import twelve
 from twelve import aliases, django_settings
-from twelve.builder import (archive, assemble, depcache, deps, elf, interpreter, progress,
-                            pythons, references, sbom, secret_guard)
+from twelve.builder import (archive, assemble, depcache, deps, elf, image, interpreter,
+                            progress, pythons, references, sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.project import Project
@@ -65,22 +65,24 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
     try:
         assembled = unsealed = False  # unsealed: a step may have changed files since
         for step in release.project.steps:
-            if step == "tar" and unsealed:
+            if step in ("tar", "image") and unsealed:
                 release, unsealed = reseal(release, log), False
             with _phase(step):
                 release = run_step(step, release, log, quiet)
             if step == "assemble":
                 assembled = True
-            elif step != "tar" and assembled:
+            elif step not in ("tar", "image") and assembled:
                 unsealed = True
         if unsealed:
             release = reseal(release, log)
         assemble.swap_into_place(release)
         archive.publish_tarball(release)
+        image.publish_image(release)
     except OSError as e:
         raise _os_error(e, release) from None
     finally:
         archive.discard_pending_tarball(release)
+        image.discard_pending_image(release)
         if release.staging.exists():
             shutil.rmtree(release.staging, ignore_errors=True)
     return replace(release, staging=None)
@@ -128,6 +130,11 @@ def run_step(step: str, release: Release, log: Log, quiet: bool = False) -> Rele
     if step == "tar":
         log(f"* writing {_rel(archive.tarball_path(release), release)}")
         archive.write_tarball(release, archive.source_date_epoch(os.environ))
+        return release
+    if step == "image":
+        log(f"* writing the OCI image {_rel(image.layout_path(release), release)}")
+        image.write_image(release, release.staging, log=log,
+                          epoch=archive.source_date_epoch(os.environ))
         return release
     if step in release.project.aliases:
         aliases.run_alias(release.project, step, log=log, quiet=quiet)
