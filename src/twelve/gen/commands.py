@@ -1,7 +1,7 @@
 """The generator subcommands of ``twelve``: ``init``, ``gen.release``, ``gen.systemd``,
-``gen.docker``. ``register`` adds them to the CLI's parser; each command loads the project,
-lets its module compute the files, and writes them with ``twelve.gen.files`` (never
-overwriting without ``--force``). Generator modules are imported only when their command runs.
+``gen.docker``, ``gen.k8s``. ``register`` adds them to the CLI's parser; each command loads
+the project, lets its module compute the files, and writes them with ``twelve.gen.files``
+(never overwriting without ``--force``). Generator modules are imported only when their command runs.
 
 Exit codes: 0 ok (also when existing files were kept), 1 a file could not be written, 2 a bad
 option or a project the generator cannot serve (it says what it found), 78 a config file that
@@ -69,6 +69,24 @@ def register(sub) -> None:
     docker.add_argument("--health-path", default="/", metavar="PATH",
                         help="the URL path HEALTHCHECK requests (default: /)")
 
+    k8s = _add(sub, "gen.k8s", cmd_gen_k8s,
+               "write Kubernetes manifests that run the release's OCI image",
+               "Write rel/k8s/NAME.yaml: a ConfigMap of the non-secret variables "
+               "config/runtime.py reads, a Secret template (no values) for the env.secret "
+               "ones and RELEASE_COOKIE, a Deployment of the web process (probes, a grace "
+               "period above the drain, non-root, read-only root with an emptyDir on /tmp, no "
+               "capabilities, seccomp RuntimeDefault), a Service, a Deployment per other "
+               "process type, and a migration Job when gen.release's bin/migrate is there. "
+               "See docs/containers.md.")
+    k8s.add_argument("--image", metavar="REFERENCE",
+                     help="the image the pods run (default: NAME:VSN, as `twelve image` tags "
+                          "it; name your registry's, e.g. registry.example/hello:0.1.0)")
+    k8s.add_argument("--health-path", default="/", metavar="PATH",
+                     help="the URL path the readiness and liveness probes request (default: /)")
+    k8s.add_argument("--drain-timeout", type=int, default=None, metavar="SECONDS",
+                     help="the node's graceful_timeout, if config/runtime.py changes it "
+                          "(default 30): the grace period is 15 s more")
+
 
 def _add(sub, name: str, func, summary: str, description: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=summary, description=description + " Exit codes: 0 ok, "
@@ -131,6 +149,22 @@ def cmd_gen_systemd(args: argparse.Namespace) -> int:
     write_files(project.root, systemd.unit_files(project, options, template), force=args.force,
                 log=_log)
     _log(systemd.install_steps(project, options))
+    return OK
+
+
+def cmd_gen_k8s(args: argparse.Namespace) -> int:
+    from twelve.gen import k8s
+    from twelve.gen.files import write_files
+
+    project = _load(args)
+    image = args.image or f"{project.name}:{project.version}"
+    env_name = os.environ.get("TWELVE_ENV") or UNIT_ENV
+    files = k8s.k8s_files(project, image=image, health_path=args.health_path,
+                          drain_timeout=(k8s.DRAIN_TIMEOUT if args.drain_timeout is None
+                                         else args.drain_timeout),
+                          env_name=env_name, build_environ=dict(os.environ))
+    write_files(project.root, files, force=args.force, log=_log)
+    _log(k8s.next_steps(project, image))
     return OK
 
 
