@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import chart, report, targets
 from harness import measure_build as MB
+from harness import measure_image as MI
 from harness import measure_run as MR
 from harness import measure_serving as MS
 from harness import measure_size as SZ
@@ -202,6 +203,7 @@ def _sizes(ws: Workspace, series: dict, variants: dict) -> list[dict]:
     scratch = ws.fresh("archives")
     strip_app = variants["strip"][1] if "strip" in variants else None
     rows = SZ.twelve_rows(ws.app.name, variants["tar"][1], strip_app, scratch)
+    rows.append(MI.image_row(ws.app.name, variants["tar"][1]))
     notes = {"pyinstaller": "", "pex": "one zip file; unpacks into PEX_ROOT on first run",
              "shiv": "one zip file; unpacks into SHIV_ROOT on first run",
              "venv": "not relocatable: needs the same Python at the same path"}

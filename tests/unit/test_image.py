@@ -85,3 +85,28 @@ def test_layers_are_reproducible_and_hold_no_times_or_owners(tmp_path):
         {(0, 0, "", "", 315532800)}
     assert all(not m.pax_headers for m in members)
     assert members[-1].mode == 0o1777
+
+
+def test_the_benchmark_row_counts_an_image_layout(tmp_path):
+    """benchmarks/harness/measure_image.py on a tiny layout: unpacked bytes, files, and the
+    compressed size a registry stores."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from harness.measure_image import layout_row
+
+    blobs = tmp_path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    source = tmp_path / "file.txt"
+    source.write_bytes(b"x" * 1000)
+    layer = image.write_layer([Entry("app", "dir"), Entry("app/x", "file", 0o644, path=source)],
+                              blobs, 315532800)
+    config = image.write_blob(blobs, b"{}")
+    manifest = image.write_blob(blobs, json.dumps({
+        "config": {"digest": config[0], "size": config[1]},
+        "layers": [{"digest": layer.digest, "size": layer.size}]}).encode())
+    (tmp_path / "index.json").write_text(json.dumps({"manifests": [{"digest": manifest[0]}]}))
+    row = layout_row(tmp_path, 1.5)
+    assert (row["bytes"], row["files"], row["targz"]) == (1000, 1, layer.size + 2)
