@@ -110,3 +110,21 @@ def test_the_benchmark_row_counts_an_image_layout(tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"manifests": [{"digest": manifest[0]}]}))
     row = layout_row(tmp_path, 1.5)
     assert (row["bytes"], row["files"], row["targz"]) == (1000, 1, layer.size + 2)
+
+
+def test_a_release_without_its_interpreter_or_without_a_build_is_refused(tmp_path):
+    from twelve.builder.release import make_release
+    from twelve.errors import BuildError
+
+    (tmp_path / "pyproject.toml").write_text(GOOD + "include_python = false\n")
+    release = make_release(load_project(tmp_path), name=None, version=None, env="prod",
+                           path=None)
+    with pytest.raises(BuildError) as info:
+        image.image_existing(release, log=print)
+    assert "no release at" in info.value.render()
+    (release.root / "releases" / "0.1.0").mkdir(parents=True)
+    (release.root / "releases" / "0.1.0" / "release.json").write_text("{}")
+    with pytest.raises(BuildError) as info:
+        image.image_existing(release, log=print)
+    assert "has no python/ (include_python = false)" in info.value.render()
+    assert not image.layout_path(release).exists()

@@ -62,6 +62,11 @@ LAYERS = ("base: glibc, /bin/sh, /etc/passwd, /tmp, CA certificates",
           "the app, its config and the launcher")
 NO_RELEASE = "no release at {path} to make an image of"
 NO_RELEASE_HINT = "Build it first: TWELVE_ENV=prod twelve release (or pass --path)."
+NO_INTERPRETER = ("the release at {path} has no python/ (include_python = false): an image "
+                  "without a base image needs the bundled interpreter")
+NO_INTERPRETER_HINT = ("Set include_python = true in [tool.twelve] (the default) and rebuild, "
+                       "or build the image with a Dockerfile on python:X.Y-slim (twelve "
+                       "gen.docker).")
 UNKNOWN_ARCH = "cannot name the image's architecture: this machine is {machine}"
 
 
@@ -90,6 +95,8 @@ def _pending(path: Path) -> Path:
 def write_image(release: Release, release_dir: Path, *, epoch: int, log) -> Image:
     """Write the image of the release at ``release_dir`` as pending files beside their final
     names (``publish_image`` renames them into place)."""
+    if not (release_dir / "python").is_dir():
+        raise BuildError(NO_INTERPRETER.format(path=release_dir), hint=NO_INTERPRETER_HINT)
     layout, tarball = _pending(layout_path(release)), _pending(archive_path(release))
     discard_pending_image(release)
     blobs = layout / "blobs" / "sha256"
