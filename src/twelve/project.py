@@ -153,6 +153,37 @@ def _check_secret_guard_allow(value: list[str]) -> str | None:
     return None
 
 
+# Standard library modules a server does not need, left out of every release unless
+# keep_stdlib names them (the builder's interpreter module prunes them; each saves the bytes
+# said). What no release can use (tkinter without Tk, the test suites) is pruned for good.
+OPTIONAL_STDLIB: dict[str, str] = {
+    "ensurepip": "bundled pip and setuptools wheels (~3 MB): keep for `python -m venv` with pip",
+    "idlelib": "the IDLE editor, a Tk GUI (~2 MB)",
+    "lib2to3": "the Python 2 to 3 converter, deprecated (~1 MB); a few old tools import it",
+    "pydoc_data": "the topics of help('keyword') (~0.7 MB); help() on objects works without",
+    "turtledemo": "turtle graphics demos",
+    "turtle": "turtle graphics (needs Tk)",
+}
+
+
+def _check_keep_sources(value: list[str]) -> str | None:
+    bad = [name for name in value if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name)]
+    if bad:
+        return (f"{bad[0]!r} is not a distribution name; name it as the lock does, e.g. "
+                "keep_sources = [\"numba\"]")
+    return None
+
+
+def _check_keep_stdlib(value: list[str]) -> str | None:
+    for name in value:
+        if name not in OPTIONAL_STDLIB:
+            close = difflib.get_close_matches(name, list(OPTIONAL_STDLIB), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return (f"{name!r} is not a module twelve leaves out; {hint}it can keep "
+                    + ", ".join(OPTIONAL_STDLIB) + " (every other module is always shipped)")
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("app", "str|table", None, "The WSGI or ASGI application: \"module:attr\" or "
             "\"module:factory()\"; or a table { wsgi = …, asgi = … } when the app has both "
@@ -183,9 +214,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("config_dir", "str", "config", "Where config.py, ENV.py and runtime.py live."),
     Setting("static_dir", "str", "static", "The static files `twelve digest` fingerprints "
             "(relative to the project root)."),
-    Setting("strip", "bool", False, "Ship .pyc only: no .py sources in lib/ or the bundled "
-            "standard library, no debug info in lib/'s ELF files (like mix's strip_beams); "
-            "tracebacks then show no source lines."),
+    Setting("strip", "bool", True, "Ship what a server runs, not what a reader reads: the "
+            "standard library as .pyc in python/lib/pythonXY.zip, the dependencies as .pyc "
+            "without their .py sources, test suites (tests/) or stubs (.pyi, .pyx, .pxd), and "
+            "their ELF files without debug info (like mix's strip_beams). The app's own modules "
+            "always keep their sources, so its tracebacks show the lines. false ships "
+            "everything as installed.", None),
+    Setting("keep_sources", "list[str]", [], "Distributions (names as in the lock, e.g. "
+            "\"numba\") shipped exactly as installed under strip = true: sources, tests and "
+            "stubs. For a package that reads its own source at run time "
+            "(inspect.getsource: numba's @jit, torch.jit.script).", _check_keep_sources),
+    Setting("keep_stdlib", "list[str]", [], "Standard library modules the release keeps "
+            "although twelve leaves them out by default (" + ", ".join(
+                OPTIONAL_STDLIB) + "), e.g. keep_stdlib = [\"lib2to3\"].", _check_keep_stdlib),
     Setting("processes", "table", {"web": "server"}, "[tool.twelve.processes]: process types "
             "for `bin/NAME start TYPE`; web = \"server\" is the HTTP server, others are "
             "\"module:function\".", _check_processes),
@@ -236,6 +277,8 @@ class Project:
     tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
     secret_guard_allow: tuple[str, ...] = field(default=())
     python: str | None = None  # "3.12" or an interpreter's path; None: the builder's own
+    keep_sources: tuple[str, ...] = ()  # normalised distribution names strip leaves whole
+    keep_stdlib: tuple[str, ...] = ()   # OPTIONAL_STDLIB modules the release keeps
 
     @property
     def main_overlay(self) -> Path:
@@ -323,7 +366,9 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         groups=tuple(values["groups"]), build_backend=meta["build_backend"],
         group_dependencies=tuple(meta["group_dependencies"]),
         tool_tables=tuple(sorted(meta["tool_tables"])),
-        secret_guard_allow=tuple(values["secret_guard_allow"]), python=values["python"])
+        secret_guard_allow=tuple(values["secret_guard_allow"]), python=values["python"],
+        keep_sources=tuple(sorted({normalise(n) for n in values["keep_sources"]})),
+        keep_stdlib=tuple(sorted(set(values["keep_stdlib"]))))
 
 
 def _read_toml(path: Path) -> dict:

@@ -209,24 +209,25 @@ def test_an_app_that_fails_to_import_exits_with_a_clear_error(tmp_path):
     assert wrong.returncode == 1 and "this release needs Python 2." in wrong.stderr
 
 
-def test_strip_ships_bytecode_only_and_still_runs(built, tmp_path):
+def test_strip_false_keeps_every_source_and_still_runs(built, tmp_path):
     project, release = built
     original = edit(project / "pyproject.toml", 'server = "gunicorn"',
-                    'server = "gunicorn"\nstrip = true')
+                    'server = "gunicorn"\nstrip = false')
     try:
         twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
     finally:
         (project / "pyproject.toml").write_text(original)
-    sources = [p for p in (release / "lib").rglob("*.py") if p.name != "twelve_boot.py"]
-    assert sources == [], sources[:5]
+    lib = release / "lib"
+    assert (lib / "flask" / "app.py").is_file() and not (lib / "flask" / "app.pyc").exists()
+    assert list((lib / "flask" / "__pycache__").glob("app.*.pyc"))
     stdlib = next((release / "python" / "lib").glob("python3.*"))
-    assert not list(stdlib.rglob("*.py")) and (stdlib / "json" / "__init__.pyc").is_file()
-    assert (release / "lib" / "flask" / "__init__.pyc").is_file()
+    assert (stdlib / "json" / "__init__.py").is_file()
+    assert not list((release / "python" / "lib").glob("*.zip"))
     proc = subprocess.run([str(release / "bin" / "hello"), "eval",
-                           "import flask, hello.web, json, ssl, sqlite3; print(flask.__file__)"],
+                           "import flask, hello.web, json, ssl, sqlite3; print(json.__file__)"],
                           env=release_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("lib/flask/__init__.pyc")
+    assert proc.stdout.strip() == str(stdlib / "json" / "__init__.py")
     verify = subprocess.run([str(release / "bin" / "hello"), "verify"],
                             env=release_env(tmp_path), capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -16,6 +16,7 @@ from twelve.builder.elf import (LddEntry, check_dependency_libraries, check_relo
                               is_elf, is_glibc, parse_ldd)
 from twelve.builder.interpreter import PRUNE_RULES, Interpreter, copy_interpreter, is_pruned
 from twelve.errors import BuildError
+from twelve.project import OPTIONAL_STDLIB
 
 TRUE = Path("/usr/bin/true")
 needs_true = pytest.mark.skipif(not TRUE.is_file() or not is_elf(TRUE), reason="needs ELF true")
@@ -25,8 +26,7 @@ needs_true = pytest.mark.skipif(not TRUE.is_file() or not is_elf(TRUE), reason="
 
 @pytest.mark.parametrize("path", [
     "test", "test/test_os.py", "unittest/test", "ctypes/test", "sqlite3/test", "lib2to3/tests",
-    "tkinter/test", "distutils/tests", "idlelib", "tkinter", "turtledemo", "turtle.py",
-    "ensurepip", "lib2to3", "config-3.11-x86_64-linux-gnu", "__pycache__",
+    "tkinter/test", "distutils/tests", "tkinter", "config-3.11-x86_64-linux-gnu", "__pycache__",
     "json/__pycache__", "site-packages/flask", "site-packages/README.txt",
     "dist-packages/foo.pth", "EXTERNALLY-MANAGED", "sitecustomize.py",
     "lib-dynload/_testcapi.cpython-311-x86_64-linux-gnu.so",
@@ -53,6 +53,13 @@ def test_pruned(path):
 ])
 def test_kept(path):
     assert not is_pruned(path)
+
+
+@pytest.mark.parametrize("module", ["idlelib", "turtledemo", "turtle", "ensurepip", "lib2to3",
+                                    "pydoc_data"])
+def test_optional_modules_are_in_the_cache_and_left_out_per_release(module):
+    # keep_stdlib can bring them back without rebuilding the cached interpreter
+    assert not is_pruned(module) and module in OPTIONAL_STDLIB
 
 
 def test_every_prune_rule_says_why():

@@ -174,13 +174,18 @@ def test_the_cache_entry_follows_the_chosen_interpreter():
     assert described.executable == f"bin/python{other.short_version}"
 
 
-def test_sourceless_stdlib_uses_the_bundled_versions_pyc_tag(tmp_path):
-    stdlib = tmp_path / "lib" / "python3.12"
-    (stdlib / "__pycache__").mkdir(parents=True)
-    (stdlib / "os.py").write_text("")
-    (stdlib / "__pycache__" / "os.cpython-312.pyc").write_bytes(b"pyc")
-    interpreter.make_sourceless(stdlib)
-    assert (stdlib / "os.pyc").read_bytes() == b"pyc" and not (stdlib / "os.py").exists()
+def test_zipped_stdlib_uses_the_bundled_versions_names(tmp_path):
+    prepared, stdlib = tmp_path / "cache", tmp_path / "rel" / "lib" / "python3.12"
+    (prepared).mkdir()
+    (prepared / interpreter.ZIP_FILE).write_bytes(b"zip")
+    for rel in ("os.py", "__pycache__/os.cpython-312.pyc", "json/__init__.py",
+                "lib-dynload/_ssl.so", "venv/__init__.py"):
+        (stdlib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stdlib / rel).write_text(rel)
+    interpreter.use_zipped_stdlib(prepared, stdlib)
+    assert (stdlib.parent / "python312.zip").read_bytes() == b"zip"
+    assert (stdlib / "os.pyc").read_text() == "__pycache__/os.cpython-312.pyc"  # the landmark
+    assert sorted(p.name for p in stdlib.iterdir()) == ["lib-dynload", "os.pyc", "venv"]
 
 
 def test_module_references_are_looked_up_in_the_chosen_standard_library(tmp_path):

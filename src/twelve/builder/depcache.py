@@ -25,24 +25,24 @@ from typing import Callable
 from twelve.builder import archive, assemble, deps, elf
 from twelve.runtime.process.pids import alive
 
-FORMAT = 3          # bump when what an entry holds changes (3: ELF files stripped only
-                    # with strip = true, and never where strip moves a mapped byte)
+FORMAT = 4          # bump when what an entry holds changes (4: strip leaves out tests/ and
+                    # stubs, compiles without column tables, spares keep_sources)
 HASHES = "files.json"
 
 Log = Callable[[str], None]
 
 
-def entry_key(pinned: str, python_id: str, strip: bool) -> str:
+def entry_key(pinned: str, python_id: str, strip: bool, keep: tuple[str, ...] = ()) -> str:
     text = json.dumps({"format": FORMAT, "requirements": pinned, "python": python_id,
-                       "strip": strip}, sort_keys=True)
+                       "strip": strip, "keep_sources": list(keep)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: str,
-                 strip: bool, log: Log) -> Path:
+                 strip: bool, log: Log, keep: tuple[str, ...] = ()) -> Path:
     """The cache entry (a directory holding ``lib/``) for these requirements; built once."""
     pinned = requirements.read_text()
-    entry = cache_root / entry_key(pinned, python_id, strip)
+    entry = cache_root / entry_key(pinned, python_id, strip, keep)
     if (entry / HASHES).is_file():
         return entry
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: 
     try:
         log(f"* installing {len(deps.parse_requirements(pinned))} locked packages "
             "(cached for later builds)")
-        _build_entry(stage, requirements, python, strip, log)
+        _build_entry(stage, requirements, python, strip, log, keep)
         try:
             os.rename(stage, entry)
         except OSError as e:
@@ -64,20 +64,24 @@ def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: 
     return entry
 
 
-def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log: Log) -> None:
+def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log: Log,
+                 keep: tuple[str, ...] = ()) -> None:
     lib = stage / "lib"
     lib.mkdir(parents=True)
     deps.install_requirements(requirements, lib, python)
     deps.remove_scripts(lib)
-    complaints = assemble.byte_compile(stage, str(python), sourceless=strip)
+    if strip:
+        kept = deps.kept_files(lib, keep)
+        deps.remove_unused(lib, kept)
+        complaints = deps.compile_stripped(stage, python, kept)
+        # Debug sections of compiled extensions serve debuggers, not servers; dropped only
+        # where what the loader maps stays the same (elf.strip_debug_info).
+        elf.strip_debug_info([p for p in elf.elf_files(lib) if p.resolve() not in kept], log)
+    else:
+        complaints = assemble.byte_compile(stage, str(python))
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
-    if strip:
-        # Debug sections of compiled extensions serve debuggers, not servers; dropped only
-        # where what the loader maps stays the same (elf.strip_debug_info).
-        elf.strip_debug_info(elf.elf_files(lib), log)
-        assemble.remove_sources(lib)
     archive.normalise_lib(lib)  # after strip: RECORD rows of removed sources go too
     elf.check_dependency_libraries(lib)
     archive.normalise_modes(stage)

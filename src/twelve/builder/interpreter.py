@@ -54,11 +54,12 @@ from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_
 from twelve.builder.pythons import Python as Source
 from twelve.builder.pythons import builder_python, probe
 from twelve.errors import BuildError
+from twelve.project import OPTIONAL_STDLIB
 
 __all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
            "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
 
-FORMAT_VERSION = 3   # 3: strip keeps a file whose mapped bytes it would change
+FORMAT_VERSION = 4   # 4: the zipped standard library (stdlib.zip) beside the tree
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
 
 PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"
@@ -77,7 +78,9 @@ class PruneRule:
     reason: str
 
 
-# What a server never needs. Kept on purpose: unittest (libraries import it), pydoc and
+# What no release can use, left out of the cache itself. What a server rarely needs but a
+# project may keep (keep_stdlib) is twelve.project.OPTIONAL_STDLIB, left out per release by
+# copy_interpreter. Kept on purpose: unittest (libraries import it), pydoc and
 # pydoc_data (help()), sqlite3, ctypes, curses, readline (the remote console), distutils
 # (3.11 packages still import it) and venv: ~50 KB, imported by tools such as nox and pipx,
 # and `python -m venv --without-pip` still works from a release; dropping it saves nothing.
@@ -86,12 +89,7 @@ PRUNE_RULES: tuple[PruneRule, ...] = (
     PruneRule("**/tests", "test suites: lib2to3/tests, distutils/tests"),
     PruneRule("**/idle_test", "IDLE's test suite"),
     PruneRule("**/__pycache__", "the source's bytecode; byte_compile regenerates it reproducibly"),
-    PruneRule("idlelib", "the IDLE editor, a Tk GUI"),
     PruneRule("tkinter", "Tk GUI bindings; no display on a server, _tkinter is dropped"),
-    PruneRule("turtledemo", "turtle graphics demos (Tk)"),
-    PruneRule("turtle.py", "turtle graphics (Tk)"),
-    PruneRule("ensurepip", "bundled pip and setuptools wheels (~3 MB); a release installs nothing"),
-    PruneRule("lib2to3", "the Python 2 to 3 converter, deprecated"),
     PruneRule("config-*", "static libpython.a and the Makefile for embedding (~45 MB)"),
     PruneRule("site-packages/*", "the source's third-party packages; the release's are in lib/"),
     PruneRule("dist-packages/*", "Debian's name for site-packages"),
@@ -254,6 +252,57 @@ def byte_compile(source: Source, stage: Path) -> None:
           "-d", f"lib/{source.lib_name}", str(stdlib)], "compileall", env={}, cwd=stage)
 
 
+# -- 5b. the zipped standard library -----------------------------------------------------------
+
+ZIP_FILE = "stdlib.zip"   # in the cache; a release links it to lib/pythonXY.zip (strip = true)
+# Left out of the zip, shipped as directories: what reads its own files by path, and what a
+# release may keep (keep_stdlib), which must be left out of a zip built once for all releases.
+NOT_ZIPPED: dict[str, str] = {
+    "lib-dynload": "extension modules: the loader maps files, never zip members",
+    "site-packages": "the (empty) site directory",
+    "venv": "creates environments by copying its scripts/ directory, read as files",
+}
+LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
+# Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
+# smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
+# line, and a module in the zip has no source line to show.
+ZIP_SCRIPT = r"""
+import sys, zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+from importlib.util import source_hash
+from pathlib import Path
+stdlib, out, prefix, skip = Path(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:])
+files = sorted(p for p in stdlib.rglob("*") if p.is_file()
+               and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    for path in files:
+        rel = path.relative_to(stdlib).as_posix()
+        data = path.read_bytes()
+        if path.suffix == ".py":
+            code = compile(data, f"{prefix}/{rel}", "exec", dont_inherit=True)
+            rel, data = rel + "c", bytes(_code_to_hash_pyc(code, source_hash(data), False))
+        info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+        zf.writestr(info, data, compresslevel=9)
+"""
+
+
+def zip_name(source: Source) -> str:
+    """The zip CPython puts on sys.path: lib/python3.11 → python311.zip."""
+    return source.lib_name.replace(".", "") + ".zip"
+
+
+def zip_stdlib(source: Source, stage: Path) -> None:
+    """Write ``stdlib.zip``: every module of the standard library as a sourceless .pyc (and
+    the package data beside them), in name order with fixed times, so it is reproducible.
+    Left out: ``NOT_ZIPPED`` and the modules a release may keep (``OPTIONAL_STDLIB``)."""
+    stdlib = stage / "lib" / source.lib_name
+    skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
+    _run([str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
+          ZIP_SCRIPT, str(stdlib), str(stage / ZIP_FILE), f"lib/{zip_name(source)}", *skip],
+         "zipping the standard library", env={}, cwd=stage)
+
+
 def _run(cmd: list[str], tool: str, **kwargs) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode != 0:
@@ -267,7 +316,8 @@ def cache_key(source: Source) -> str:
     digest = hashlib.sha256()
     material = {"format": FORMAT_VERSION, "executable": str(source.executable),
                 "version": source.full_version, "stdlib": str(source.stdlib),
-                "prune": [r.pattern for r in PRUNE_RULES], "glibc": list(GLIBC_FAMILY),
+                "prune": [r.pattern for r in PRUNE_RULES],
+                "optional": sorted(OPTIONAL_STDLIB), "not_zipped": sorted(NOT_ZIPPED), "glibc": list(GLIBC_FAMILY),
                 "strip": shutil.which("strip") is not None}
     digest.update(json.dumps(material, sort_keys=True).encode())
     with open(source.executable, "rb") as f:
@@ -323,6 +373,7 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
     strip_debug_info(elf_files(stage), log)
     set_runpaths(source, stage)
     byte_compile(source, stage)
+    zip_stdlib(source, stage)
     check_relocatable(stage)
     described = describe(source, tuple(sorted(libraries)))
     (stage / DESCRIPTION).write_text(json.dumps({
@@ -350,34 +401,51 @@ def _publish(stage: Path, final: Path) -> None:
 CHECKED = ".relocatable"  # marker: check_relocatable passed on the prepared directory
 
 
-def copy_interpreter(prepared: Path, dest: Path, *,
-                     sourceless: bool = False) -> dict[tuple[int, int], str]:
+def copy_interpreter(prepared: Path, dest: Path, *, strip: bool = False,
+                     keep_stdlib: tuple[str, ...] = ()) -> dict[tuple[int, int], str]:
     """Put a prepared interpreter at ``dest`` (``<release>/python``, must not exist yet) as
     hard links to the cache (copies across file systems), modes and symlinks preserved; the
-    cache was checked for relocatability once. Returns the known hashes of its files."""
+    cache was checked for relocatability once. Leaves out the ``OPTIONAL_STDLIB`` modules not
+    in ``keep_stdlib``; with ``strip``, the standard library is the cache's zip of sourceless
+    .pyc. Unlinks in the release only: the cache keeps its tree. Returns the known hashes of
+    its files."""
     if not (prepared / CHECKED).is_file():
         check_relocatable(prepared)
         (prepared / CHECKED).write_text("")
     if not (prepared / depcache.HASHES).is_file():
         depcache.write_hashes(prepared)
-    depcache.link_tree(prepared, dest, skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES}))
-    if sourceless:
-        for stdlib in (dest / "lib").glob("python3.*"):
-            make_sourceless(stdlib)
+    depcache.link_tree(prepared, dest,
+                       skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, ZIP_FILE}))
+    for stdlib in (dest / "lib").glob("python3.*"):
+        for module in OPTIONAL_STDLIB:
+            if module not in keep_stdlib:
+                _remove(stdlib / module)
+                _remove(stdlib / f"{module}.py")
+        if strip:
+            use_zipped_stdlib(prepared, stdlib)
     return depcache.known_hashes(prepared)
 
 
-def make_sourceless(stdlib: Path) -> None:
-    """strip = true: each module's cached .pyc moves beside it as X.pyc, where import finds
-    it without a source, and the source goes. Renames and unlinks in the release only: the
-    cache keeps its tree."""
-    tag = "cpython-" + stdlib.name.removeprefix("python").replace(".", "")  # python3.12: -312
-    for cache_dir in sorted(stdlib.rglob("__pycache__"), reverse=True):
-        for pyc in cache_dir.glob(f"*.{tag}.pyc"):
-            module = pyc.name.removesuffix(f".{tag}.pyc")
-            source = cache_dir.parent / f"{module}.py"
-            if source.is_file():
-                os.replace(pyc, cache_dir.parent / f"{module}.pyc")
-                source.unlink()
-        if not any(cache_dir.iterdir()):
-            cache_dir.rmdir()
+def use_zipped_stdlib(prepared: Path, stdlib: Path) -> None:
+    """Replace the standard library's modules by the cache's zip, except what is not zipped
+    (``NOT_ZIPPED``, the kept optional modules); os.pyc stays as the prefix landmark."""
+    tag = "cpython-" + stdlib.name.removeprefix("python").replace(".", "")  # python3.11: -311
+    landmark = stdlib / "__pycache__" / f"os.{tag}.pyc"
+    if landmark.is_file():
+        os.link(landmark, stdlib / LANDMARK)
+    for child in list(stdlib.iterdir()):
+        if child.name not in NOT_ZIPPED and child.name != LANDMARK and \
+                child.name.removesuffix(".py") not in OPTIONAL_STDLIB:
+            _remove(child)
+    zipped = stdlib.parent / (stdlib.name.replace(".", "") + ".zip")
+    try:
+        os.link(prepared / ZIP_FILE, zipped)
+    except OSError:   # another file system
+        shutil.copy2(prepared / ZIP_FILE, zipped)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

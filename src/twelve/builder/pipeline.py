@@ -242,17 +242,16 @@ def reseal(release: Release, log: Log) -> Release:
 
 def compile_release(release: Release, python: str, paths: list[Path], log: Log) -> None:
     """Byte-compile what the build added to lib/ (the locked packages come compiled from the
-    cache); with strip = true, .pyc only and no debug info in ELF files."""
+    cache): the app's own modules and twelve's runtime keep their sources, so a traceback
+    shows their lines; with strip = true their ELF files lose their debug information."""
     project, staging = release.project, release.staging
-    log("* byte-compiling (hash-based .pyc)" + (", sourceless (strip)" if project.strip else ""))
+    log("* byte-compiling (hash-based .pyc)")
     sources = [p for p in paths if p.is_dir() or p.suffix == ".py"]
-    complaints = assemble.byte_compile(staging, python, sourceless=project.strip,
-                                       paths=sources)
+    complaints = assemble.byte_compile(staging, python, paths=sources)
     if complaints:
         log("  warning: some files could not be byte-compiled (they stay as source):\n"
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
     if project.strip:
-        assemble.remove_sources(staging / "lib")
         elf.strip_debug_info([p for p in paths if p.is_file() and elf.is_elf(p)], log)
 
 
@@ -266,7 +265,8 @@ def install_interpreter(release: Release, log: Log):
                                                          release.python, log=log)
     log(f"* copying python {info.version}")
     known = interpreter.copy_interpreter(prepared, release.staging / "python",
-                                         sourceless=release.project.strip)
+                                         strip=release.project.strip,
+                                         keep_stdlib=release.project.keep_stdlib)
     return str(release.staging / "python" / info.executable), info, known
 
 
@@ -312,7 +312,7 @@ def link_locked_packages(release: Release, python: Path, info, lib: Path, work: 
                  else f"{release.python.full_version}-{release.python.soabi}")
     before_install()
     entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
-                                  project.strip, log)
+                                  project.strip, log, keep=project.keep_sources)
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))

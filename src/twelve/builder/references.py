@@ -14,7 +14,9 @@ The attribute after the colon is not checked: only running the module can tell.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
+import zipimport
 from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES,
                                  ExtensionFileLoader, FileFinder, SourceFileLoader,
                                  SourcelessFileLoader)
@@ -72,7 +74,7 @@ def module_exists(name: str, search: list[str],
         fullname = ".".join(parts[:depth + 1])
         found, portions = None, []
         for entry in search:
-            spec = FileFinder(entry, *_LOADERS).find_spec(fullname)
+            spec = _finder(entry).find_spec(fullname)
             if spec is None:
                 continue
             if spec.loader is not None:
@@ -87,13 +89,24 @@ def module_exists(name: str, search: list[str],
     return True
 
 
+def _finder(entry: str):
+    """A zip on the path (the stdlib's pythonXY.zip, strip = true) is searched as import does."""
+    if ".zip" in entry and not os.path.isdir(entry):
+        try:
+            return zipimport.zipimporter(entry)
+        except zipimport.ZipImportError:
+            pass
+    return FileFinder(entry, *_LOADERS)
+
+
 def _stdlib_paths(release: Release) -> list[str]:
     """The standard library the release imports from: the bundled one (as pruned), else the
     one of the interpreter it is built for, which the target's must match."""
     source = release.python or interpreter.find_source()
     bundled = release.staging / "python" / "lib" / source.lib_name
     if bundled.is_dir():
-        return [str(bundled), str(bundled / "lib-dynload")]
+        zipped = bundled.parent / (source.lib_name.replace(".", "") + ".zip")
+        return [str(zipped), str(bundled), str(bundled / "lib-dynload")]
     return [str(p) for p in dict.fromkeys([source.stdlib, source.platstdlib, source.lib_dynload])]
 
 

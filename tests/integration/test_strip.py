@@ -1,0 +1,87 @@
+"""What a default release (strip = true) ships and what it still shows: the standard library
+imported from python/lib/pythonXY.zip, the locked packages as .pyc only, the app's own sources
+(a traceback from its code shows the line), and the keep_stdlib / keep_sources settings.
+strip = false is covered in test_build_failures (it keeps every source)."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import EXAMPLES, copy_project, release_env, twelve
+
+pytestmark = pytest.mark.slow
+
+
+def run(release, *args, tmp_path, **env):
+    return subprocess.run([str(release / "bin" / "hello"), *args],
+                          env=release_env(tmp_path, **env), capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_standard_library_is_imported_from_the_zip(hello_release, tmp_path):
+    proc = run(hello_release, "eval", "import json, email.message, ssl, sqlite3; "
+               "print(json.__file__); print(email.message.__file__)", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    json_file, email_file = proc.stdout.split()
+    assert json_file == str(hello_release / "python/lib/python311.zip/json/__init__.pyc")
+    assert email_file.startswith(str(hello_release / "python/lib/python311.zip/"))
+    stdlib = hello_release / "python" / "lib" / "python3.11"
+    assert sorted(p.name for p in stdlib.iterdir()) == ["lib-dynload", "os.pyc",
+                                                        "site-packages", "venv"]
+
+
+def test_a_traceback_from_the_apps_own_code_shows_its_source_line(hello_release, tmp_path):
+    # No migration ran: the app's count_visit() fails inside SQLAlchemy (no such table).
+    proc = run(hello_release, "eval", "from hello import db; db.count_visit()",
+               tmp_path=tmp_path)
+    assert proc.returncode == 1
+    frame = re.search(r'File "[^"]*lib/hello/db\.py", line \d+, in count_visit\n(.*)\n',
+                      proc.stderr)
+    assert frame, proc.stderr
+    assert frame.group(1).strip().startswith("conn.execute(update(counters)"), proc.stderr
+    assert 'lib/sqlalchemy/engine/base.py", line' in proc.stderr   # sourceless: no line
+
+
+def test_locked_packages_ship_bytecode_only(hello_release, tmp_path):
+    lib = hello_release / "lib"
+    assert (lib / "flask" / "app.pyc").is_file() and not (lib / "flask" / "app.py").exists()
+    assert not list(lib.glob("*/tests")), "a dependency's test suite was shipped"
+    assert not list(lib.rglob("*.pyi"))
+    assert (lib / "hello" / "web.py").is_file(), "the app keeps its sources"
+    proc = run(hello_release, "verify", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """The example (no asset step) keeping lib2to3 and itsdangerous' sources."""
+    project = copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("kept") / "hello")
+    pyproject = project / "pyproject.toml"
+    text = re.sub(r"(?m)^steps\s*=.*\n", "", pyproject.read_text())
+    pyproject.write_text(text.replace(
+        "[tool.twelve]\n", "[tool.twelve]\nkeep_stdlib = [\"lib2to3\"]\n"
+                           "keep_sources = [\"ItsDangerous\"]\n"))
+    twelve("release", cwd=project, env={"TWELVE_ENV": "prod"})
+    return project / "_build" / "prod" / "rel" / "hello"
+
+
+def test_keep_stdlib_ships_a_module_left_out_by_default(kept, hello_release, tmp_path):
+    code = "import lib2to3.pygram; print(lib2to3.pygram.__file__)"  # reads its grammar files
+    assert run(hello_release, "eval", code, tmp_path=tmp_path).returncode == 1
+    proc = run(kept, "eval", code, tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(kept / "python/lib/python3.11/lib2to3/pygram.py")
+
+
+def test_keep_sources_ships_a_package_as_installed(kept, tmp_path):
+    lib = kept / "lib"
+    assert (lib / "itsdangerous" / "signer.py").is_file()
+    assert list((lib / "itsdangerous" / "__pycache__").glob("signer.*.pyc"))
+    assert not (lib / "itsdangerous" / "signer.pyc").exists()
+    assert (lib / "flask" / "app.pyc").is_file() and not (lib / "flask" / "app.py").exists()
+    proc = run(kept, "eval", "import inspect, itsdangerous; "
+               "print(len(inspect.getsource(itsdangerous.Signer)) > 0)", tmp_path=tmp_path)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr
+    assert run(kept, "verify", tmp_path=tmp_path).returncode == 0
