@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                       help="one iteration of each metric (the smoke test; use with --app tiny)")
     parser.set_defaults(mode="full")
-    parser.add_argument("--app", choices=("hello", "tiny"), default="hello",
-                        help="examples/hello (default) or a generated tiny app (smoke test)")
+    parser.add_argument("--app", choices=("hello", "reference", "tiny"), default="hello",
+                        help="examples/hello (default), benchmarks/reference (issue 15's size "
+                             "targets) or a generated tiny app (smoke test)")
     parser.add_argument("--peers", help=f"comma-separated subset of {','.join(PEERS)}")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(GROUPS)} "
                                        "(serving includes memory): measure only these; the "

@@ -1,7 +1,7 @@
 """Build times: cold (every cache empty: uv's, pip's, XDG_CACHE_HOME — twelve's interpreter
 cache and PyInstaller's — and PEX_ROOT, and no previous output), warm (the caches the last cold
 build filled, nothing changed), incremental (as warm, after one line was appended to one source
-file of the app), and twelve's variants: with the ``tar`` step, with ``strip = true``, and the
+file of the app), and twelve's variants: with the ``tar`` step, with ``strip = false``, and the
 example's steps as configured (``assets.deploy`` — esbuild and ``twelve digest`` — then
 ``assemble``). The cold build is the warm builds' warm-up.
 """
@@ -84,12 +84,13 @@ def _clear_output(tool, app_dir: Path, out: Path) -> None:
 
 
 def twelve_variants(ours: T.Twelve, ws: Workspace, plan: Plan, caches: Path, log) -> dict:
-    """Builds of the tar, strip and as-configured variants with warm caches (the strip build has
-    no tar step: its .tar.gz is written by the harness, at the tar step's gzip level)."""
+    """Builds of the tar, unstripped and as-configured variants with warm caches (the
+    ``strip = false`` build has no tar step: its .tar.gz is written by the harness, at the tar
+    step's gzip level)."""
     env = clean_environ(cache_dirs(caches))
     found: dict[str, object] = {}
     variants = [("tar", dict(steps=["assemble", "tar"]), plan.variants),
-                ("strip", dict(steps=["assemble"], strip=True), 1)]
+                ("nostrip", dict(steps=["assemble"], strip=False), 1)]
     if ws.app.assets and plan.assets_variant:
         variants.append(("assets", dict(steps=None), plan.variants))
     for name, keys, reps in variants:

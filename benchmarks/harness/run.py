@@ -22,8 +22,11 @@ from harness import tools as T
 from harness.machine import machine, twelve_version as versions_revision, versions
 from harness.plan import Plan
 from harness.tinyapp import write_tiny_app
-from harness.workspace import (HELLO, Workspace, clean_environ, export_requirements, run,
+from harness.workspace import (HELLO, REFERENCE, Workspace, clean_environ, export_requirements, run,
                                tree_size, write_runtime_wheel)
+
+
+APPS = {"hello": HELLO, "reference": REFERENCE}
 
 
 def benchmark(plan: Plan, *, app: str, out: Path, tools_bin: Path | None, via: str,
@@ -31,7 +34,7 @@ def benchmark(plan: Plan, *, app: str, out: Path, tools_bin: Path | None, via: s
     started = time.time()
     results: dict = {"skipped": list(plan.skipped), "load": [os.getloadavg()]}
     with P.Processes() as procs, Workspace(parent=work, keep=keep) as ws:
-        ws.app = write_tiny_app(ws.path("tiny")) if app == "tiny" else HELLO
+        ws.app = write_tiny_app(ws.path("tiny")) if app == "tiny" else APPS[app]
         ctx = _prepare(ws, tools_bin, log)
         measure_all(plan, ws, ctx, procs, results, log)
     results["load"].append(os.getloadavg())
@@ -193,7 +196,7 @@ def _build_results(series: dict, variants: dict) -> dict:
     for key, s in series.items():
         out[key] = {"label": s.tool.label} | {k: v.to_json() for k, v in s.samples.items()}
     for name, (sample, _, _) in variants.items():
-        label = {"tar": "twelve + tar step", "strip": "twelve, strip = true",
+        label = {"tar": "twelve + tar step", "nostrip": "twelve, strip = false",
                  "assets": "twelve + assets.deploy step"}[name]
         out[f"twelve_{name}"] = {"label": label, "warm": sample.to_json()}
     return out
@@ -201,8 +204,8 @@ def _build_results(series: dict, variants: dict) -> dict:
 
 def _sizes(ws: Workspace, series: dict, variants: dict) -> list[dict]:
     scratch = ws.fresh("archives")
-    strip_app = variants["strip"][1] if "strip" in variants else None
-    rows = SZ.twelve_rows(ws.app.name, variants["tar"][1], strip_app, scratch)
+    nostrip_app = variants["nostrip"][1] if "nostrip" in variants else None
+    rows = SZ.twelve_rows(ws.app.name, variants["tar"][1], nostrip_app, scratch)
     rows.append(MI.image_row(ws.app.name, variants["tar"][1]))
     notes = {"pyinstaller": "", "pex": "one zip file; unpacks into PEX_ROOT on first run",
              "shiv": "one zip file; unpacks into SHIV_ROOT on first run",

@@ -47,6 +47,10 @@ class App:
 
 HELLO = App("hello", EXAMPLE, "hello.web:create_app()", "hello.release.migrate()",
             "src/hello/web.py", assets=True)
+# Issue 15's size targets are on this app: Flask, SQLAlchemy on SQLite, gunicorn, WhiteNoise and
+# nothing else (hello also ships granian, waitress and psycopg for the server matrix).
+REFERENCE = App("reference", REPO / "benchmarks" / "reference", "reference.web:create_app()",
+                "reference.release.migrate()", "src/reference/web.py", assets=False)
 
 
 class Workspace:

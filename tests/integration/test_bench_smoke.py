@@ -45,7 +45,7 @@ def test_every_build_kind_is_measured_for_twelve_and_the_baseline(smoke):
     for tool in ("twelve", "venv"):
         for kind in ("cold", "warm", "incremental"):
             assert _measured(results["build"][tool][kind]), (tool, kind)
-    for variant in ("twelve_tar", "twelve_strip"):
+    for variant in ("twelve_tar", "twelve_nostrip"):
         assert _measured(results["build"][variant]["warm"])
     assert results["phases"]["twelve"], "twelve's warm build has no phases"
 
@@ -53,10 +53,10 @@ def test_every_build_kind_is_measured_for_twelve_and_the_baseline(smoke):
 def test_sizes_with_and_without_strip_and_tarballs(smoke):
     results, _, _ = smoke
     rows = {row["label"]: row for row in results["size"]}
-    assert {"twelve", "twelve (strip = true)", "venv + pip (bare gunicorn)"} <= set(rows)
+    assert {"twelve", "twelve (strip = false)", "venv + pip (bare gunicorn)"} <= set(rows)
     for row in rows.values():
         assert row["bytes"] > 0 and row["files"] > 0 and row["targz"] > 0
-    assert "strip" in rows["twelve (strip = true)"]["note"]
+    assert "strip" in rows["twelve (strip = false)"]["note"]
 
 
 def test_launch_control_serving_and_memory(smoke):
