@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean bench-digest bench-scrub bench bench-quick bench-tools
+.PHONY: demo test setup clean bench-digest bench-scrub bench bench-quick bench-tools bench-size
 
 setup: $(STAMP)
 
@@ -70,6 +70,13 @@ bench-tools: $(BENCH_EXTRA) $(BENCH_STAMP) $(NODE_STAMP)
 
 bench: bench-tools
 	$(BIN)/python benchmarks/bench.py --via "make bench"
+	$(BIN)/python benchmarks/bench.py --app reference --only size,serving \
+	  --peers pyinstaller,venv --out benchmarks/results/reference --via "make bench"
+
+# Issue 15's size figures on benchmarks/reference alone (a few minutes, PyInstaller included).
+bench-size: bench-tools
+	$(BIN)/python benchmarks/bench.py --app reference --quick --only size \
+	  --peers pyinstaller,venv --out benchmarks/results/reference --via "make bench-size"
 
 bench-quick: bench-tools
 	$(BIN)/python benchmarks/bench.py --quick --via "make bench-quick"

@@ -121,3 +121,12 @@ def pyinstaller_kept(series: Series, ws: Workspace, plan: Plan, log) -> Series:
     log(f"  {'PyInstaller (--strip)':<28} build: {strip.seconds:7.2f} s")
     result.caches = series.caches
     return result
+
+
+def pyinstaller_stripped(series: Series, log) -> None:
+    """PyInstaller's ``--strip`` onedir, untimed, for the size group when the build group (which
+    makes it in ``pyinstaller_kept``) is not measured."""
+    kept = T.PyInstaller(series.tool.ctx, kept=True)
+    build = kept.build(series.app_dir, series.out, clean_environ(cache_dirs(series.caches)),
+                       strip=True)
+    log(f"  {'PyInstaller (--strip)':<28} build: {build.seconds:7.2f} s (untimed)")

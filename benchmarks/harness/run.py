@@ -89,6 +89,8 @@ def measure_all(plan: Plan, ws: Workspace, ctx: T.Context, procs: P.Processes,
         series[peer.key] = MB.build_series(peer, ws, plan, log)
     if "pyinstaller" in series and "build" in plan.only:
         series["pyinstaller_kept"] = MB.pyinstaller_kept(series["pyinstaller"], ws, plan, log)
+    elif "pyinstaller" in series and "size" in plan.only:
+        MB.pyinstaller_stripped(series["pyinstaller"], log)
     results["build"] = _build_results(series, variants)
     results["phases"] = {k: {kind: {n: s.to_json() for n, s in phases.items()}
                              for kind, phases in v.phases.items()}

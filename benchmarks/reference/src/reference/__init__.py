@@ -1,0 +1,1 @@
+"""The reference app of the size and memory benchmarks: Flask + SQLAlchemy + WhiteNoise."""
