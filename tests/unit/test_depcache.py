@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
-from twelve.builder import assemble, depcache
+from twelve.builder import assemble, depcache, deps
 
 
 def make_tree(root: Path) -> Path:
@@ -70,3 +71,37 @@ def test_pruning_a_record_never_writes_into_a_linked_file(tmp_path):
     archive.normalise_lib(lib)  # bin/pkg is not shipped: its row goes
     assert "bin/pkg" not in (lib / "pkg-1.0.dist-info" / "RECORD").read_text()
     assert "bin/pkg" in (dist / "RECORD").read_text(), "the cache's copy is untouched"
+
+
+def _lib_with_two_packages(tmp_path):
+    lib = tmp_path / "stage" / "lib"
+    for rel in ("plain/__init__.py", "plain/core.py", "plain/core.pyi", "plain/fast.pyx",
+                "plain/tests/__init__.py", "plain/tests/test_core.py", "plain/py.typed",
+                "plain/templates/page.html", "kept/__init__.py", "kept/tests/test_k.py",
+                "kept/kept.pyi"):
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_text("X = 1\n" if rel.endswith(".py") else "data\n")
+    info = lib / "Kept-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("kept/__init__.py,,\nkept/tests/test_k.py,,\n"
+                                 "kept/kept.pyi,,\nKept-1.0.dist-info/RECORD,,\n")
+    return lib
+
+
+def test_strip_leaves_out_tests_and_stubs_but_not_data_or_kept_packages(tmp_path):
+    lib = _lib_with_two_packages(tmp_path)
+    kept = deps.kept_files(lib, ("kept",))
+    deps.remove_unused(lib, kept)
+    left = sorted(p.relative_to(lib).as_posix() for p in lib.rglob("*") if p.is_file())
+    assert left == ["Kept-1.0.dist-info/RECORD", "kept/__init__.py", "kept/kept.pyi",
+                    "kept/tests/test_k.py", "plain/__init__.py", "plain/core.py",
+                    "plain/py.typed", "plain/templates/page.html"]
+
+
+def test_strip_compiles_sourceless_except_kept_packages(tmp_path):
+    lib = _lib_with_two_packages(tmp_path)
+    kept = deps.kept_files(lib, ("kept",))
+    assert deps.compile_stripped(lib.parent, Path(sys.executable), kept) == ""
+    assert (lib / "plain" / "core.pyc").is_file() and not (lib / "plain" / "core.py").exists()
+    assert (lib / "kept" / "__init__.py").is_file() and not (lib / "kept" / "__init__.pyc").exists()
+    assert list((lib / "kept" / "__pycache__").glob("__init__.*.pyc"))

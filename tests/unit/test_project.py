@@ -241,3 +241,23 @@ def test_no_server_anywhere_points_to_a_dependency_group(tmp_path):
     message = error(tmp_path, text)
     assert "no server: the release depends on none of" in message
     assert "tool.twelve.groups = [\"release\"]" in message
+
+
+def test_strip_is_the_default_and_the_keep_lists_are_normalised(tmp_path):
+    project = load_project(write(tmp_path, GOOD))
+    assert (project.strip, project.keep_sources, project.keep_stdlib) == (True, (), ())
+    text = GOOD + 'strip = false\nkeep_sources = ["Numba", "torch_geometric"]\n' \
+                  'keep_stdlib = ["lib2to3", "pydoc_data"]\n'
+    project = load_project(write(tmp_path, text))
+    assert project.strip is False
+    assert project.keep_sources == ("numba", "torch-geometric")  # as the lock names them
+    assert project.keep_stdlib == ("lib2to3", "pydoc_data")
+
+
+def test_keep_stdlib_names_only_modules_twelve_leaves_out(tmp_path):
+    message = error(tmp_path, GOOD + 'keep_stdlib = ["lib2to4"]\n')
+    assert "'lib2to4' is not a module twelve leaves out; did you mean 'lib2to3'?" in message
+    message = error(tmp_path, GOOD + 'keep_stdlib = ["json"]\n')
+    assert "every other module is always shipped" in message
+    message = error(tmp_path, GOOD + 'keep_sources = ["not a name"]\n')
+    assert "'not a name' is not a distribution name" in message

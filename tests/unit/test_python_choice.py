@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from twelve.builder import interpreter, pythons, references
+from twelve.builder import stdlib as stdlib_module
 from twelve.builder.release import make_release
 from twelve.errors import BuildError, ProjectError
 from twelve.project import load_project
@@ -177,12 +178,12 @@ def test_the_cache_entry_follows_the_chosen_interpreter():
 def test_zipped_stdlib_uses_the_bundled_versions_names(tmp_path):
     prepared, stdlib = tmp_path / "cache", tmp_path / "rel" / "lib" / "python3.12"
     (prepared).mkdir()
-    (prepared / interpreter.ZIP_FILE).write_bytes(b"zip")
+    (prepared / stdlib_module.ZIP_FILE).write_bytes(b"zip")
     for rel in ("os.py", "__pycache__/os.cpython-312.pyc", "json/__init__.py",
                 "lib-dynload/_ssl.so", "venv/__init__.py"):
         (stdlib / rel).parent.mkdir(parents=True, exist_ok=True)
         (stdlib / rel).write_text(rel)
-    interpreter.use_zipped_stdlib(prepared, stdlib)
+    stdlib_module.use_zipped_stdlib(prepared, stdlib)
     assert (stdlib.parent / "python312.zip").read_bytes() == b"zip"
     assert (stdlib / "os.pyc").read_text() == "__pycache__/os.cpython-312.pyc"  # the landmark
     assert sorted(p.name for p in stdlib.iterdir()) == ["lib-dynload", "os.pyc", "venv"]

@@ -286,7 +286,7 @@ def remove_unused(lib: Path, kept: set[Path]) -> None:
         here = Path(dirpath)
         for name in [d for d in dirnames if d in UNUSED_DIRS]:
             tree = here / name
-            if not any(p.resolve() in kept for p in tree.rglob("*")):
+            if not (kept and any(p.resolve() in kept for p in tree.rglob("*"))):
                 shutil.rmtree(tree)
                 dirnames.remove(name)
         for name in filenames:

@@ -26,11 +26,12 @@ library ``PRUNE_RULES`` drops what a server never needs.
 4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
    ``lib-dynload/*`` ``$ORIGIN/../..``.
 5. ``byte_compile``: the *copied* interpreter compiles its stdlib with unchecked-hash pycs (no
-   mtimes), so two prepares of the same source are byte-identical.
+   mtimes), so two prepares of the same source are byte-identical; then it writes
+   ``stdlib.zip`` (``twelve.builder.stdlib``), which releases built with ``strip`` link.
 6. ``check_relocatable`` (``twelve.builder.elf``).
 
-The cache directory is named by a key over the source interpreter, ``PRUNE_RULES``,
-``GLIBC_FAMILY`` and ``FORMAT_VERSION``. It is built in a temporary sibling and renamed into
+The cache directory is named by a key over the source interpreter, ``PRUNE_RULES``, the zip's
+rules, ``GLIBC_FAMILY`` and ``FORMAT_VERSION``. It is built in a temporary sibling and renamed into
 place, so a crashed or concurrent build never leaves a half directory that counts as valid; it
 is also rebuilt when one of the host libraries it vendored has changed (a security update).
 """
@@ -48,13 +49,12 @@ from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from twelve.builder import depcache
+from twelve.builder import depcache, stdlib
 from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
                               elf_files, find_patchelf, is_glibc, ldd_many, strip_debug_info)
 from twelve.builder.pythons import Python as Source
 from twelve.builder.pythons import builder_python, probe
 from twelve.errors import BuildError
-from twelve.project import OPTIONAL_STDLIB
 
 __all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
            "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
@@ -252,57 +252,6 @@ def byte_compile(source: Source, stage: Path) -> None:
           "-d", f"lib/{source.lib_name}", str(stdlib)], "compileall", env={}, cwd=stage)
 
 
-# -- 5b. the zipped standard library -----------------------------------------------------------
-
-ZIP_FILE = "stdlib.zip"   # in the cache; a release links it to lib/pythonXY.zip (strip = true)
-# Left out of the zip, shipped as directories: what reads its own files by path, and what a
-# release may keep (keep_stdlib), which must be left out of a zip built once for all releases.
-NOT_ZIPPED: dict[str, str] = {
-    "lib-dynload": "extension modules: the loader maps files, never zip members",
-    "site-packages": "the (empty) site directory",
-    "venv": "creates environments by copying its scripts/ directory, read as files",
-}
-LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
-# Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
-# smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
-# line, and a module in the zip has no source line to show.
-ZIP_SCRIPT = r"""
-import sys, zipfile
-from importlib._bootstrap_external import _code_to_hash_pyc
-from importlib.util import source_hash
-from pathlib import Path
-stdlib, out, prefix, skip = Path(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:])
-files = sorted(p for p in stdlib.rglob("*") if p.is_file()
-               and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-    for path in files:
-        rel = path.relative_to(stdlib).as_posix()
-        data = path.read_bytes()
-        if path.suffix == ".py":
-            code = compile(data, f"{prefix}/{rel}", "exec", dont_inherit=True)
-            rel, data = rel + "c", bytes(_code_to_hash_pyc(code, source_hash(data), False))
-        info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
-        zf.writestr(info, data, compresslevel=9)
-"""
-
-
-def zip_name(source: Source) -> str:
-    """The zip CPython puts on sys.path: lib/python3.11 → python311.zip."""
-    return source.lib_name.replace(".", "") + ".zip"
-
-
-def zip_stdlib(source: Source, stage: Path) -> None:
-    """Write ``stdlib.zip``: every module of the standard library as a sourceless .pyc (and
-    the package data beside them), in name order with fixed times, so it is reproducible.
-    Left out: ``NOT_ZIPPED`` and the modules a release may keep (``OPTIONAL_STDLIB``)."""
-    stdlib = stage / "lib" / source.lib_name
-    skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
-    _run([str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
-          ZIP_SCRIPT, str(stdlib), str(stage / ZIP_FILE), f"lib/{zip_name(source)}", *skip],
-         "zipping the standard library", env={}, cwd=stage)
-
-
 def _run(cmd: list[str], tool: str, **kwargs) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode != 0:
@@ -317,7 +266,9 @@ def cache_key(source: Source) -> str:
     material = {"format": FORMAT_VERSION, "executable": str(source.executable),
                 "version": source.full_version, "stdlib": str(source.stdlib),
                 "prune": [r.pattern for r in PRUNE_RULES],
-                "optional": sorted(OPTIONAL_STDLIB), "not_zipped": sorted(NOT_ZIPPED), "glibc": list(GLIBC_FAMILY),
+                "optional": sorted(stdlib.OPTIONAL_STDLIB),
+                "not_zipped": sorted(stdlib.NOT_ZIPPED), "zip": stdlib.ZIP_SCRIPT,
+                "glibc": list(GLIBC_FAMILY),
                 "strip": shutil.which("strip") is not None}
     digest.update(json.dumps(material, sort_keys=True).encode())
     with open(source.executable, "rb") as f:
@@ -373,7 +324,7 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
     strip_debug_info(elf_files(stage), log)
     set_runpaths(source, stage)
     byte_compile(source, stage)
-    zip_stdlib(source, stage)
+    _run(stdlib.zip_command(source, stage), "zipping the standard library", env={}, cwd=stage)
     check_relocatable(stage)
     described = describe(source, tuple(sorted(libraries)))
     (stage / DESCRIPTION).write_text(json.dumps({
@@ -415,37 +366,11 @@ def copy_interpreter(prepared: Path, dest: Path, *, strip: bool = False,
     if not (prepared / depcache.HASHES).is_file():
         depcache.write_hashes(prepared)
     depcache.link_tree(prepared, dest,
-                       skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, ZIP_FILE}))
-    for stdlib in (dest / "lib").glob("python3.*"):
-        for module in OPTIONAL_STDLIB:
-            if module not in keep_stdlib:
-                _remove(stdlib / module)
-                _remove(stdlib / f"{module}.py")
+                       skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, stdlib.ZIP_FILE}))
+    for tree in (dest / "lib").glob("python3.*"):
+        stdlib.leave_out_optional(tree, keep_stdlib)
         if strip:
-            use_zipped_stdlib(prepared, stdlib)
+            stdlib.use_zipped_stdlib(prepared, tree)
     return depcache.known_hashes(prepared)
 
 
-def use_zipped_stdlib(prepared: Path, stdlib: Path) -> None:
-    """Replace the standard library's modules by the cache's zip, except what is not zipped
-    (``NOT_ZIPPED``, the kept optional modules); os.pyc stays as the prefix landmark."""
-    tag = "cpython-" + stdlib.name.removeprefix("python").replace(".", "")  # python3.11: -311
-    landmark = stdlib / "__pycache__" / f"os.{tag}.pyc"
-    if landmark.is_file():
-        os.link(landmark, stdlib / LANDMARK)
-    for child in list(stdlib.iterdir()):
-        if child.name not in NOT_ZIPPED and child.name != LANDMARK and \
-                child.name.removesuffix(".py") not in OPTIONAL_STDLIB:
-            _remove(child)
-    zipped = stdlib.parent / (stdlib.name.replace(".", "") + ".zip")
-    try:
-        os.link(prepared / ZIP_FILE, zipped)
-    except OSError:   # another file system
-        shutil.copy2(prepared / ZIP_FILE, zipped)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()

@@ -1,0 +1,99 @@
+"""The standard library as a release ships it: without the modules a server rarely needs
+(``OPTIONAL_STDLIB``, unless ``keep_stdlib`` names them), and with ``strip`` as one zip of
+sourceless ``.pyc`` (``lib/python3XY.zip``), which CPython puts on ``sys.path`` before
+``lib/python3.X/`` and imports from natively (zipimport is frozen into the interpreter).
+
+The zip is written once per cached interpreter (``twelve.builder.interpreter``), by that
+interpreter, and linked into each release; what a zip cannot hold stays a directory
+(``NOT_ZIPPED``), and so does every optional module, so that a release can keep one without
+another zip. docs/releases.md ("Size") has the measurements behind each choice.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from twelve.builder.pythons import Python as Source
+from twelve.project import OPTIONAL_STDLIB
+
+ZIP_FILE = "stdlib.zip"   # in the cache; a release links it to lib/pythonXY.zip (strip = true)
+# Left out of the zip, shipped as directories: what reads its own files by path, and what a
+# release may keep (keep_stdlib), which must be left out of a zip built once for all releases.
+NOT_ZIPPED: dict[str, str] = {
+    "lib-dynload": "extension modules: the loader maps files, never zip members",
+    "site-packages": "the (empty) site directory",
+    "venv": "creates environments by copying its scripts/ directory, read as files",
+}
+LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
+# Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
+# smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
+# line, and a module in the zip has no source line to show.
+ZIP_SCRIPT = r"""
+import sys, zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+from importlib.util import source_hash
+from pathlib import Path
+stdlib, out, prefix, skip = Path(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:])
+files = sorted(p for p in stdlib.rglob("*") if p.is_file()
+               and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    for path in files:
+        rel = path.relative_to(stdlib).as_posix()
+        data = path.read_bytes()
+        if path.suffix == ".py":
+            code = compile(data, f"{prefix}/{rel}", "exec", dont_inherit=True)
+            rel, data = rel + "c", bytes(_code_to_hash_pyc(code, source_hash(data), False))
+        info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+        zf.writestr(info, data, compresslevel=9)
+"""
+
+
+def zip_name(source: Source) -> str:
+    """The zip CPython puts on sys.path: lib/python3.11 → python311.zip."""
+    return source.lib_name.replace(".", "") + ".zip"
+
+
+def zip_command(source: Source, stage: Path) -> list[str]:
+    """The command that writes ``stage/stdlib.zip``: every module of the standard library as
+    a sourceless .pyc (and the package data beside them), in name order with fixed times, so
+    it is reproducible. Left out: ``NOT_ZIPPED`` and the modules a release may keep
+    (``OPTIONAL_STDLIB``). Run by the copied interpreter, whose compiler it must be."""
+    tree = stage / "lib" / source.lib_name
+    skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
+    return [str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
+            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), f"lib/{zip_name(source)}", *skip]
+
+
+def leave_out_optional(tree: Path, keep: tuple[str, ...]) -> None:
+    """Unlink the ``OPTIONAL_STDLIB`` modules not in ``keep`` from a release's copy."""
+    for module in OPTIONAL_STDLIB:
+        if module not in keep:
+            _remove(tree / module)
+            _remove(tree / f"{module}.py")
+
+
+def use_zipped_stdlib(prepared: Path, tree: Path) -> None:
+    """Replace the standard library's modules by the cache's zip, except what is not zipped
+    (``NOT_ZIPPED``, the kept optional modules); os.pyc stays as the prefix landmark."""
+    tag = "cpython-" + tree.name.removeprefix("python").replace(".", "")  # python3.11: -311
+    landmark = tree / "__pycache__" / f"os.{tag}.pyc"
+    if landmark.is_file():
+        os.link(landmark, tree / LANDMARK)
+    for child in list(tree.iterdir()):
+        if child.name not in NOT_ZIPPED and child.name != LANDMARK and \
+                child.name.removesuffix(".py") not in OPTIONAL_STDLIB:
+            _remove(child)
+    zipped = tree.parent / (tree.name.replace(".", "") + ".zip")
+    try:
+        os.link(prepared / ZIP_FILE, zipped)
+    except OSError:   # another file system
+        shutil.copy2(prepared / ZIP_FILE, zipped)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
