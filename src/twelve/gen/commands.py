@@ -1,7 +1,8 @@
 """The generator subcommands of ``twelve``: ``init``, ``gen.release``, ``gen.systemd``,
-``gen.docker``, ``gen.k8s``. ``register`` adds them to the CLI's parser; each command loads
-the project, lets its module compute the files, and writes them with ``twelve.gen.files``
-(never overwriting without ``--force``). Generator modules are imported only when their command runs.
+``gen.docker``, ``gen.k8s``, ``gen.ansible``. ``register`` adds them to the CLI's parser; each
+command loads the project, lets its module compute the files, and writes them with
+``twelve.gen.files`` (never overwriting without ``--force``). Generator modules are imported only
+when their command runs.
 
 Exit codes: 0 ok (also when existing files were kept), 1 a file could not be written, 2 a bad
 option or a project the generator cannot serve (it says what it found), 78 a config file that
@@ -57,6 +58,19 @@ def register(sub) -> None:
                       help=f"also write NAME.socket listening there (default {DEFAULT_SOCKET})")
     unit.add_argument("--watchdog", type=int, metavar="SECONDS",
                       help="WatchdogSec=: systemd restarts a node that stops answering")
+
+    fleet = _add(sub, "gen.ansible", cmd_gen_ansible,
+                 "write an Ansible playbook and role: rolling, health-checked fleet deploys",
+                 "Write rel/ansible/: deploy.yml (serial batches, max_fail_percentage 0; on "
+                 "each host upload the tarball when its checksum differs, verify, check, "
+                 "migrate once, switch current atomically, reload, health check, roll back by "
+                 "itself on failure, keep the last 5 versions), rollback.yml (every host to "
+                 "its previous version), roles/NAME/ (systemd hosts with gen.systemd's units, "
+                 "or NAME_service_manager=release for hosts without systemd), an inventory "
+                 "example and the vault variables it needs.")
+    fleet.add_argument("--root", metavar="PATH",
+                       help="the deploy root on the hosts (default: /srv/NAME; per host: "
+                            "NAME_root in the inventory)")
 
     docker = _add(sub, "gen.docker", cmd_gen_docker,
                   "write a multi-stage Dockerfile and .dockerignore",
@@ -165,6 +179,18 @@ def cmd_gen_k8s(args: argparse.Namespace) -> int:
                           env_name=env_name, build_environ=dict(os.environ))
     write_files(project.root, files, force=args.force, log=_log)
     _log(k8s.next_steps(project, image))
+    return OK
+
+
+def cmd_gen_ansible(args: argparse.Namespace) -> int:
+    from twelve.gen import ansible
+    from twelve.gen.files import write_files
+
+    project = _load(args)
+    root = ansible.check_root(project, args.root)
+    write_files(project.root, ansible.ansible_files(project, root=root), force=args.force,
+                log=_log)
+    _log(ansible.next_steps(project))
     return OK
 
 
