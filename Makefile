@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean bench-digest bench-scrub bench bench-quick bench-tools bench-size
+.PHONY: demo test test-fleet setup clean bench-digest bench-scrub bench bench-quick bench-tools bench-size
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ demo: $(STAMP) $(NODE_STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# gen.ansible alone (also part of `make test`): its files, then a rolling deploy to three sshd
+# hosts in network namespaces (root only; docs/deployment.md, "How it is tested").
+test-fleet: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration/test_fleet_files.py \
+	  tests/integration/test_fleet.py
 
 # twelve digest on 5,000 generated files: files/s, parallel against single-threaded.
 bench-digest: $(STAMP)

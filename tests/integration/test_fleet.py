@@ -219,7 +219,7 @@ def test_fleet_lifecycle(fleet, playbooks, tmp_path):
         seen = load.stop()
     assert proc.returncode != 0
     assert f"{NAME} 0.3.0 failed on h1" in proc.stdout and "rolled back to 0.2.0" in proc.stdout
-    assert "503" in proc.stdout
+    assert "Status code was 503" in proc.stdout
     assert all(s["failures"] == [] for s in seen.values()), seen
     assert seen[first.url("/")]["versions"][-1] == f"{NAME} 0.2.0"
     for host in others + [second]:
