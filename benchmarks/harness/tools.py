@@ -6,8 +6,8 @@ installs the same locked requirements (exported from the app's uv.lock), the app
 source directory (its PEP 517 build, as twelve's) and twelve's runtime as a wheel (the app
 imports ``twelve``); all use the interpreter twelve bundles. Before a build the peer's previous
 output is removed (untimed) — a CI job starts from a checkout — except for twelve, which keeps
-its previous release as ``twelve release --overwrite`` does (it reuses nothing from it but the
-COOKIE), and for ``PyInstaller (kept)``, which keeps its workpath and installed dependencies:
+its previous release as ``twelve release --overwrite`` does (it reuses nothing from it), and
+for ``PyInstaller (kept)``, which keeps its workpath and installed dependencies:
 PyInstaller's own incremental mode.
 
 Serving: every tool runs gunicorn with the same worker count on 127.0.0.1; the peers run

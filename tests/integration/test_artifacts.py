@@ -1,12 +1,11 @@
-"""The example's release as an artifact: two clean builds give the same tarball, which runs
-wherever it is extracted; the SBOM is valid CycloneDX; a leaked secret fails the build."""
+"""The example's release as an artifact: two clean builds give the same tarball, which holds no
+secret and runs wherever it is extracted, read-only too; the SBOM is valid CycloneDX; a leaked secret fails the build."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import re
-import secrets
 import subprocess
 import tarfile
 import tomllib
@@ -60,16 +59,10 @@ def with_tar_step(project: Path) -> Path:
 def builds(tmp_path_factory):
     """Two clean builds of the example, one after the other (a clock that leaks in shows),
     from separate copies into separate _build dirs, under umasks 022 and 002, with the same
-    SOURCE_DATE_EPOCH. The COOKIE is an input of a build like the lock (random, kept in the
-    release root, never derived from the source), so both roots start with the same one."""
+    SOURCE_DATE_EPOCH and nothing else in common: no seed, no shared _build."""
     base = tmp_path_factory.mktemp("artifacts")
     first = with_tar_step(copy_project(EXAMPLES / "hello", base / "one" / "hello"))
     second = with_tar_step(copy_project(EXAMPLES / "hello", base / "two" / "hello"))
-    cookie = secrets.token_urlsafe(48) + "\n"
-    for project in (first, second):
-        path = project / "_build/prod/rel/hello/releases/COOKIE"
-        path.parent.mkdir(parents=True)
-        path.write_text(cookie)
     build(cwd=first, umask=0o022)
     # From elsewhere, as the `twelve` script runs: step modules come from the project.
     build("--project", "hello", cwd=second.parent, umask=0o002)
@@ -117,13 +110,14 @@ def test_tarball_holds_this_release_only_normalised(builds):
     assert names == sorted(names, key=lambda n: n.split("/"))
     for expected in ("bin/hello", "lib/hello/web.py", "python/bin/python3",
                      "releases/0.1.0/release.json", "releases/0.1.0/sbom.cdx.json",
-                     "releases/0.1.0/build_config.json", "releases/CURRENT", "releases/COOKIE"):
+                     "releases/0.1.0/build_config.json", "releases/CURRENT"):
         assert expected in names, expected
+    assert "releases/COOKIE" not in names, "no secret in the artifact"
     assert not [n for n in names if n == "tmp" or n.startswith("tmp/")]
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == \
         {(0, 0, "", "", EPOCH)}
     modes = {m.name: m.mode for m in members}
-    assert (modes["bin/hello"], modes["releases/COOKIE"]) == (0o755, 0o400)
+    assert modes["bin/hello"] == 0o755
     raw = tarball(builds[0]).read_bytes()
     assert raw[3] == 0 and raw[4:8] == b"\0\0\0\0", "gzip header: no name, mtime 0"
 
@@ -137,23 +131,43 @@ def test_installers_leave_no_build_paths_or_times_in_lib(builds):
             assert (lib / line.split(",")[0]).exists(), f"{record.parent.name}: {line}"
 
 
-def test_the_extracted_tarball_runs_and_verifies(builds, tmp_path, nodes):
+def test_the_extracted_tarball_runs_read_only_and_verifies(builds, tmp_path, nodes):
+    """Extracted, it verifies; made read-only (`chmod -R a-w`), with RELEASE_TMP elsewhere, it
+    serves, makes its cookie under RELEASE_TMP and answers rpc, and writes nothing into the
+    release (checked on the tree too: root ignores the missing write bits)."""
     target = tmp_path / "opt" / "hello"
     target.mkdir(parents=True)
     subprocess.run(["tar", "-xzf", str(tarball(builds[0])), "-C", str(target)], check=True)
-    hello = str(target / "bin" / "hello")
-    env = release_env(tmp_path)
-    verified = subprocess.run([hello, "verify"], env=env, capture_output=True, text=True)
+    verified = subprocess.run([str(target / "bin" / "hello"), "verify"], capture_output=True,
+                              env=release_env(tmp_path, RELEASE_TMP=str(tmp_path / "rt")),
+                              text=True)  # before chmod: verify compares modes too
     assert (verified.returncode, verified.stdout.split(":")[0]) == (0, "ok"), verified.stderr
+    subprocess.run(["chmod", "-R", "a-w", str(target)], check=True)
+    try:
+        before = tree_digest(target)
+        run_in_read_only_release(target, tmp_path, nodes)
+        assert tree_digest(target) == before, "the release was written to"
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(target)], check=True)
+
+
+def run_in_read_only_release(target: Path, tmp_path: Path, nodes) -> None:
+    hello = str(target / "bin" / "hello")
+    env = release_env(tmp_path, RELEASE_TMP=str(tmp_path / "rt"))
     files = json.loads((target / "releases/0.1.0/release.json").read_text())["files"]
     assert "releases/0.1.0/built_by_step.txt" in files  # written by a step after assemble
     migrated = subprocess.run([hello, "eval", "hello.release.migrate()"], env=env,
                               capture_output=True, text=True, timeout=60)
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
-    node = nodes([hello, "start"], release_env(tmp_path, PORT=str(port)), port).wait_ready()
+    node = nodes([hello, "start"], dict(env, PORT=str(port)), port).wait_ready()
     status, body, _ = get(node.url("/"))
     assert status == 200, body
+    rpc = subprocess.run([hello, "rpc", "1 + 1"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert (rpc.returncode, rpc.stdout.strip()) == (0, "2"), rpc.stderr
+    cookie = tmp_path / "rt" / "run" / "COOKIE"
+    assert oct(cookie.stat().st_mode & 0o777) == "0o400"
     assert node.terminate() == 0
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import shutil
 import subprocess
 import time
 
@@ -177,15 +179,22 @@ def test_a_failure_does_not_wait_for_the_apps_wheel_building_alongside(built):
     assert_untouched(release, before)
 
 
-def test_rebuild_keeps_the_cookie_and_replaces_the_rest(built, tmp_path):
+def test_rebuild_carries_a_legacy_cookie_into_the_run_dir_and_replaces_the_rest(built, tmp_path):
+    """A release of an older twelve shipped releases/COOKIE, which its running node uses: the
+    rebuild moves it where this runtime looks (tmp/run/COOKIE, 0400) and ships none."""
     project, release = built
-    cookie = (release / "releases" / "COOKIE").read_bytes()
+    cookie = secrets.token_urlsafe(48).encode() + b"\n"
+    (release / "releases" / "COOKIE").write_bytes(cookie)
+    (release / "tmp" / "run").mkdir(parents=True, mode=0o700)
     edit(project / "config" / "prod.py", 'greeting="Hello"', 'greeting="Howdy"')
     try:
         twelve("release", "--overwrite", cwd=project, env={"TWELVE_ENV": "prod"})
     finally:
         edit(project / "config" / "prod.py", 'greeting="Howdy"', 'greeting="Hello"')
-    assert (release / "releases" / "COOKIE").read_bytes() == cookie
+    assert not (release / "releases" / "COOKIE").exists()
+    carried = release / "tmp" / "run" / "COOKIE"
+    assert (carried.read_bytes(), oct(carried.stat().st_mode & 0o777)) == (cookie, "0o400")
+    shutil.rmtree(release / "tmp")
     proc = subprocess.run([str(release / "bin" / "hello"), "eval",
                            "import twelve; print(twelve.get_env('hello', 'greeting'))"],
                           env=release_env(tmp_path), capture_output=True, text=True)

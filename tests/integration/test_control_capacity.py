@@ -25,7 +25,7 @@ def sock_path(rel: Release) -> Path:
 
 
 def cookie(rel: Release) -> bytes:
-    return (rel.root / "releases" / "COOKIE").read_bytes().strip()
+    return (Path(rel.env["RELEASE_TMP"]) / "run" / "COOKIE").read_bytes().strip()
 
 
 class Hog:

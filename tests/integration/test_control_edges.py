@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Release, get
 from twelve.runtime.control import channel
+from twelve.runtime.errors import CONFIG
 from twelve.runtime.process.pids import alive
 
 pytestmark = pytest.mark.slow
@@ -42,11 +43,11 @@ def fastapi(example_release, tmp_path):
 
 def info(rel: Release) -> dict | None:
     """The node's info over its control channel, or None between two boots' sockets."""
-    cookie = (rel.root / "releases" / "COOKIE").read_bytes().strip()
     try:
+        cookie = (Path(rel.env["RELEASE_TMP"]) / "run" / "COOKIE").read_bytes().strip()
         sock, _ = channel.connect(Path(rel.env["RELEASE_TMP"]) / "run" / "web.sock", cookie,
                                   name="node")
-    except channel.ControlError:
+    except (channel.ControlError, FileNotFoundError):  # no cookie yet: before the first boot
         return None
     with sock:
         try:
@@ -184,8 +185,8 @@ def test_an_empty_cookie_is_refused(fastapi):
     rel = fastapi
     rel.daemon()
     proc = rel("pid", RELEASE_COOKIE="")
-    assert proc.returncode == 1 and "the cookie from RELEASE_COOKIE is empty" in proc.stderr
-    assert rel("pid", RELEASE_COOKIE=" " + (Path(rel.root) / "releases" / "COOKIE")
+    assert proc.returncode == CONFIG and "the cookie from RELEASE_COOKIE is empty" in proc.stderr
+    assert rel("pid", RELEASE_COOKIE=" " + (Path(rel.env["RELEASE_TMP"]) / "run" / "COOKIE")
                .read_text().strip() + "\n").returncode == 0, "RELEASE_COOKIE is stripped"
     rel("stop", check=True)
 

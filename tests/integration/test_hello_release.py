@@ -34,9 +34,7 @@ def test_release_layout_and_manifest(hello_release):
     assert all(h.startswith("sha256:") for p in packages.values() for h in p["hashes"])
     assert packages["flask"]["hashes"], "locked packages carry their lock hashes"
     assert "lib/hello/web.py" in manifest["files"]
-    cookie = hello_release / "releases/COOKIE"
-    assert oct(cookie.stat().st_mode & 0o777) == "0o400"
-    assert len(cookie.read_text().strip()) >= 43  # ≥ 32 random bytes, URL-safe encoded
+    assert not (hello_release / "releases/COOKIE").exists(), "no secret in the release"
     # The app is installed from its wheel: nothing points back into the source tree.
     assert not list((hello_release / "lib").glob("*.pth"))
     assert not list((hello_release / "lib").glob("_hello*.pth"))
@@ -160,12 +158,12 @@ def test_the_node_is_the_launched_process(hello_release, tmp_path, nodes):
     assert node.terminate() == 0
 
 
-def test_cookie_is_kept_and_overwrite_needs_consent(hello_project, hello_release):
-    cookie = (hello_release / "releases/COOKIE").read_text()
+def test_overwrite_needs_consent(hello_project, hello_release):
+    manifest = (hello_release / "releases/0.1.0/release.json").read_bytes()
     refused = twelve("release", cwd=hello_project, env={"TWELVE_ENV": "prod"}, check=False)
     assert refused.returncode == 1
     assert "already exists" in refused.stderr and "--overwrite" in refused.stderr
-    assert (hello_release / "releases/COOKIE").read_text() == cookie
+    assert (hello_release / "releases/0.1.0/release.json").read_bytes() == manifest
 
 
 def test_the_dependency_cache_is_left_as_recorded(hello_release):

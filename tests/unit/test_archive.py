@@ -27,7 +27,7 @@ def make_tree(staging: Path, order: list[str], mode_bits: int = 0) -> None:
     group/other write as a sloppy umask would."""
     files = {"bin/app": (b"#!/bin/sh\n", 0o755), "lib/m.py": (b"x = 1\n", 0o644),
              "releases/1.0/release.json": (b"{}\n", 0o644), "releases/CURRENT": (b"1.0\n", 0o644),
-             "releases/COOKIE": (b"cookie\n", 0o400), "releases/0.9/old.txt": (b"old\n", 0o644),
+             "etc/token": (b"token\n", 0o400), "releases/0.9/old.txt": (b"old\n", 0o644),
              "tmp/app.pid": (b"42\n", 0o644), "secret.conf": (b"private\n", 0o600)}
     for name in order:
         data, mode = files[name]
@@ -40,7 +40,7 @@ def make_tree(staging: Path, order: list[str], mode_bits: int = 0) -> None:
 
 
 FILES = ["bin/app", "lib/m.py", "releases/1.0/release.json", "releases/CURRENT",
-         "releases/COOKIE", "releases/0.9/old.txt", "tmp/app.pid", "secret.conf"]
+         "etc/token", "releases/0.9/old.txt", "tmp/app.pid", "secret.conf"]
 
 
 def build_tarball(tmp_path: Path, tree: str, order: list[str], mode_bits: int = 0,
@@ -72,13 +72,13 @@ def test_entries_are_sorted_normalised_and_only_this_release(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
-    assert names == ["bin", "bin/app", "lib", "lib/link.py", "lib/m.py", "releases",
-                     "releases/1.0", "releases/1.0/release.json", "releases/COOKIE",
+    assert names == ["bin", "bin/app", "etc", "etc/token", "lib", "lib/link.py", "lib/m.py",
+                     "releases", "releases/1.0", "releases/1.0/release.json",
                      "releases/CURRENT", "secret.conf", "var", "var/empty"]
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == \
         {(0, 0, "", "", 1_700_000_000)}
     modes = {m.name: m.mode for m in members}
-    assert (modes["bin/app"], modes["lib/m.py"], modes["releases/COOKIE"],
+    assert (modes["bin/app"], modes["lib/m.py"], modes["etc/token"],
             modes["secret.conf"], modes["var/empty"]) == (0o755, 0o644, 0o400, 0o600, 0o755)
     link = next(m for m in members if m.name == "lib/link.py")
     assert link.issym() and link.linkname == "m.py"
@@ -160,8 +160,9 @@ def test_normalise_modes_keeps_exec_and_private_bits(tmp_path):
         os.chmod(tmp_path / name, mode)
     (tmp_path / "releases").mkdir(mode=0o777)
     os.chmod(tmp_path / "releases", 0o777)
-    (tmp_path / "releases" / "COOKIE").write_text("seeded by hand")
+    (tmp_path / "releases" / "token").write_text("private")
+    os.chmod(tmp_path / "releases" / "token", 0o400)
     archive.normalise_modes(tmp_path)
     modes = {p.name: p.stat().st_mode & 0o7777 for p in tmp_path.rglob("*")}
     assert modes == {"a": 0o755, "b": 0o644, "c": 0o600, "d": 0o755, "releases": 0o755,
-                     "COOKIE": 0o400}
+                     "token": 0o400}

@@ -231,42 +231,6 @@ def test_long_socket_paths_work(tmp_path):
     threading.enumerate()
 
 
-def test_cookie_sources_in_order(tmp_path):
-    root = tmp_path / "rel"
-    (root / "releases").mkdir(parents=True)
-    (root / "releases" / "COOKIE").write_text("from-the-file-0123\n")
-    credentials = tmp_path / "creds"
-    credentials.mkdir()
-    (credentials / "cookie").write_text("from-the-credential\n")
-    assert channel.read_cookie(root, {}) == b"from-the-file-0123"
-    assert channel.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials)}) == \
-        b"from-the-credential"
-    assert channel.read_cookie(root, {"CREDENTIALS_DIRECTORY": str(credentials),
-                                      "RELEASE_COOKIE": " from-the-env-0123\n"}) == \
-        b"from-the-env-0123", "every source is stripped, the variable too"
-    undecodable = "cookie-\udcff-" + "x" * 20  # bytes the environment holds that are no UTF-8
-    assert channel.read_cookie(root, {"RELEASE_COOKIE": undecodable}) == \
-        b"cookie-\xff-" + b"x" * 20
-
-
-@pytest.mark.parametrize("source", ["file", "credential", "env"])
-@pytest.mark.parametrize("cookie", ["", "  \n", "short"])
-def test_empty_or_short_cookies_are_refused(tmp_path, source, cookie):
-    root = tmp_path / "rel"
-    (root / "releases").mkdir(parents=True)
-    (root / "releases" / "COOKIE").write_text(cookie if source == "file" else "x" * 64)
-    environ = {}
-    if source == "credential":
-        (tmp_path / "creds").mkdir()
-        (tmp_path / "creds" / "cookie").write_text(cookie)
-        environ["CREDENTIALS_DIRECTORY"] = str(tmp_path / "creds")
-    if source == "env":
-        environ["RELEASE_COOKIE"] = cookie
-    with pytest.raises(channel.ControlError, match="the cookie from .* is (empty|5 bytes)") as e:
-        channel.read_cookie(root, environ)
-    assert "gen.secret" in e.value.hint
-
-
 def test_the_handshake_has_one_deadline(server, monkeypatch):
     """A peer that trickles its answer a byte at a time loses its slot at the deadline."""
     srv, _ = server

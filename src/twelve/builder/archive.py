@@ -6,8 +6,8 @@ manifest records the files: installers' leftovers in ``lib/`` (``normalise_lib``
 modes (``normalise_modes``).
 
 The tarball holds this release only: everything of the release root except ``tmp/`` and the
-other versions under ``releases/`` (so bin/, lib/, python/, releases/VSN, releases/COOKIE and
-CURRENT, the overlays, empty directories too), entries relative to the root (extract it with
+other versions under ``releases/`` (so bin/, lib/, python/, releases/VSN and CURRENT, the
+overlays, empty directories too; no secret: the control cookie is made by the node at boot), entries relative to the root (extract it with
 ``tar -xzf NAME-VSN.tar.gz -C /opt/NAME``). Entries are sorted, a directory before its
 contents; every mtime is ``SOURCE_DATE_EPOCH``; owner and group are 0 with no names; the gzip
 header has no file name and mtime 0. The tarball is written beside its final name and renamed
@@ -33,7 +33,6 @@ DEFAULT_EPOCH = 315532800
 # Group and other lose write permission, setuid/setgid/sticky bits go; the rest stays, so
 # executables stay executable and private files (0600, 0400) stay private.
 MODE_MASK = 0o755
-COOKIE_MODE = 0o400
 GZIP_LEVEL = 6  # gzip's default: level 9 takes 4x as long for 1% less
 # What installers write about one particular install: the URL of the temporary wheel
 # (PEP 610) and uv's cache timestamp; uv's lock file of a --target install (mode 0666).
@@ -161,7 +160,7 @@ def _prune_record(record: Path, lib: Path) -> None:
 
 def normalise_modes(root: Path) -> None:
     """Apply ``MODE_MASK`` to every file and directory under ``root`` (the umask of the build
-    must not show in the release), and make ``releases/COOKIE`` 0400 whatever seeded it."""
+    must not show in the release)."""
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
@@ -169,6 +168,3 @@ def normalise_modes(root: Path) -> None:
             mode = stat.S_IMODE(st.st_mode)
             if not stat.S_ISLNK(st.st_mode) and mode & ~MODE_MASK:
                 os.chmod(path, mode & MODE_MASK)
-    cookie = root / "releases" / "COOKIE"
-    if cookie.is_file() and not cookie.is_symlink():
-        os.chmod(cookie, COOKIE_MODE)

@@ -1,8 +1,13 @@
 """Assembling the release directory: the pieces that are neither dependencies nor interpreter.
 
-Owns: the staging sibling and the atomic swap into place, the COOKIE, the launcher and boot
-entry, the runtime copy, releases/VSN (env.sh, runtime.py, build_config.json, release.json),
+Owns: the staging sibling and the atomic swap into place, the launcher and boot entry, the runtime copy, releases/VSN (env.sh, runtime.py, build_config.json, release.json),
 overlays, reproducible byte-compilation and the file manifest.
+
+The release holds no cookie for its control channel: the node makes one at first boot in its
+private run directory (twelve.runtime.control.cookie). A rebuild over a release of an older
+twelve, which shipped ``releases/COOKIE``, moves that cookie into ``tmp/run/COOKIE`` when that
+run directory exists, so a node the old release started stays reachable
+(``carry_legacy_cookie``).
 """
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ import ctypes
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import stat
 import subprocess
@@ -36,7 +40,6 @@ DEFAULT_ENV_SH = """\
 # RELEASE_PROG and RELEASE_TMP. Set defaults here, never secrets:
 #   export PORT="${{PORT:-4000}}"
 """
-COOKIE_BYTES = 48  # 64 URL-safe characters, well above the 32 random bytes required
 
 
 def staging_dir(release: Release) -> Path:
@@ -58,21 +61,29 @@ def start_staging(release: Release) -> None:
     staging = release.staging
     (staging / "releases").mkdir(parents=True)
     old = release.root
-    cookie = old / "releases" / "COOKIE"
-    if cookie.is_file():
-        shutil.copy2(cookie, staging / "releases" / "COOKIE")
-    else:
-        write_cookie(staging / "releases" / "COOKIE")
+    carry_legacy_cookie(old)
     for other in sorted((old / "releases").glob("*/")) if (old / "releases").is_dir() else []:
         if other.name != release.version:
             shutil.copytree(other, staging / "releases" / other.name, symlinks=True)
 
 
-def write_cookie(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(COOKIE_BYTES) + "\n")
-    os.chmod(path, 0o400)
+def carry_legacy_cookie(root: Path) -> None:
+    """``releases/COOKIE`` of an older twelve's release into ``tmp/run/COOKIE`` (0400, by a
+    no-clobber link), if a node may be running there: the rebuilt release does not ship it."""
+    legacy, run = root / "releases" / "COOKIE", root / "tmp" / "run"
+    if not legacy.is_file() or legacy.is_symlink() or not run.is_dir():
+        return
+    scratch = run / f".COOKIE.{os.getpid()}"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(legacy.read_bytes())
+        try:
+            os.link(scratch, run / "COOKIE")
+        except FileExistsError:
+            pass  # a node of this twelve made its own: it is the one in use
+    finally:
+        os.unlink(scratch)
 
 
 def copy_runtime(lib: Path) -> None:
@@ -166,7 +177,7 @@ def remove_sources(lib: Path) -> int:
 
 def file_manifest(root: Path, version: str,
                   known: dict[tuple[int, int], str] | None = None) -> dict[str, dict]:
-    """sha256 and mode of every file of this version (not tmp/, COOKIE or other versions), and
+    """sha256 and mode of every file of this version (not tmp/ or other versions), and
     ``{"dir": true}`` for each directory that holds none of them.
     ``known`` maps (device, inode) to the sha256 of files linked out of a cache."""
     known = known or {}

@@ -7,8 +7,10 @@ under it; one that holds none (an overlay's empty directory) has an entry of its
 ``{"dir": true}`` (``empty_directories``). So a directory the release did not ship — say
 ``lib/instance/``, which Flask's default ``instance_path`` makes an app create at boot — is
 "extra" even when it is empty, and so is every file in it.
-What is outside the manifest by design is never "extra": ``tmp/`` (the default RELEASE_TMP),
-``releases/COOKIE``, the other versions under ``releases/`` and ``release.json`` itself.
+What is outside the manifest by design is never "extra": ``tmp/`` (the default RELEASE_TMP,
+where the node keeps its control cookie), the other versions under ``releases/`` and
+``release.json`` itself. A ``releases/COOKIE`` is extra: releases no longer ship one, so it is a
+secret left over from an older release (a tarball extracted over it).
 Standard library only; imported by the verify command alone.
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ class VerifyError(TwelveError):
 def outside_manifest(rel: str, version: str) -> bool:
     """Whether the file at ``rel`` (relative to the root) is left out of version's manifest;
     a directory is asked about as ``rel + "/"``."""
-    if rel.startswith("tmp/") or rel == "releases/COOKIE":
+    if rel.startswith("tmp/"):
         return True
     if rel.startswith("releases/") and rel.count("/") >= 2:
         vsn = rel.split("/")[1]

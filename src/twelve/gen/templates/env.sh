@@ -10,9 +10,11 @@
 #   RELEASE_VSN      the version being booted, from releases/CURRENT (e.g. 0.1.0)
 #   RELEASE_COMMAND  the command being run (start, eval, remote, ...)
 #   RELEASE_PROG     how the launcher was called (@NAME@)
-#   RELEASE_TMP      writable directory for pid, control socket and logs ($RELEASE_ROOT/tmp)
+#   RELEASE_TMP      writable directory for pid, control socket, cookie and logs
+#                    ($RELEASE_ROOT/tmp)
 # and reads, without exporting it:
-#   RELEASE_COOKIE   overrides releases/COOKIE for the control channel
+#   RELEASE_COOKIE   the control channel's cookie, instead of the one the node makes at
+#                    first boot in $RELEASE_TMP/run/COOKIE
 #
 # Examples (uncomment to use):
 #

@@ -3,8 +3,9 @@
 Security, in the order a connection meets it:
 1. the socket lives in a 0700 directory under RELEASE_TMP (``run/``), so only its owner can reach it;
 2. the peer's uid (SO_PEERCRED) must be the node's own or root;
-3. a mutual HMAC-SHA256 challenge keyed by the COOKIE: each side proves it knows the cookie over
-   the other's fresh nonce, so the cookie never crosses the socket and a proof cannot be replayed.
+3. a mutual HMAC-SHA256 challenge keyed by the cookie (``cookie.py``: never part of the release):
+   each side proves it knows the cookie over the other's fresh nonce, so the cookie never
+   crosses the socket and a proof cannot be replayed.
 Frames are a 4-byte big-endian length and a UTF-8 JSON object, at most ``MAX_FRAME`` bytes. A
 malformed, oversized, slow or hostile client loses only its own connection: the whole handshake
 has one deadline, and every error ends in ``close()``.
@@ -42,7 +43,6 @@ REQUEST_TIMEOUT = 10.0       # seconds an authenticated connection may wait to s
 EVICT_AFTER = 1.0            # seconds an idle connection is safe from eviction for a newcomer
 BUSY_RETRY_FOR = 30.0        # seconds a client retries a busy node, with backoff
 SOCKET_PATH_MAX = 100        # sun_path holds 108 bytes; longer paths go through /proc/self/fd
-COOKIE_MIN_BYTES = 16        # an empty or short cookie would make the HMAC challenge a formality
 NONCE_HEX = 64               # 32 random bytes, as hex
 
 BUSY = "the node is busy: every control connection is in use; try again in a moment"
@@ -56,10 +56,6 @@ RUN_DIR_NOT_DIR = "{path} is not a directory (a symlink or a file)"
 RUN_DIR_NOT_DIR_HINT = "Remove it ({path}); the node creates it as a 0700 directory."
 LINK_REFUSED = "{path} is a symlink (or cannot be opened safely): {error}"
 LINK_REFUSED_HINT = "Remove it; the node writes its own files under {parent}."
-COOKIE_TOO_SHORT = "the cookie from {source} is {problem}"
-COOKIE_TOO_SHORT_HINT = (f"Use at least {COOKIE_MIN_BYTES} random characters, e.g. "
-                         "RELEASE_COOKIE=$(twelve gen.secret 64), or rebuild the release for a "
-                         "new releases/COOKIE.")
 
 
 class ControlError(TwelveError):
@@ -78,7 +74,7 @@ class Busy(Exception):
     """The node turned this connection away before its request ran: try again."""
 
 
-# -- paths and the cookie ---------------------------------------------------------------------
+# -- paths ---------------------------------------------------------------------------------
 
 def run_dir(tmp: Path) -> Path:
     return tmp / "run"
@@ -143,37 +139,6 @@ def open_private(path: Path, flags: int) -> int:
     except OSError as e:
         raise ControlError(LINK_REFUSED.format(path=path, error=e.strerror),
                            hint=LINK_REFUSED_HINT.format(parent=path.parent)) from None
-
-
-def read_cookie(root: Path, environ: dict) -> bytes:
-    """RELEASE_COOKIE, else systemd's credential `cookie` (LoadCredential=), else the file;
-    stripped of surrounding whitespace, and refused when empty or short."""
-    source, cookie = _cookie_source(root, environ)
-    if len(cookie) < COOKIE_MIN_BYTES:
-        problem = "empty" if not cookie else \
-            f"{len(cookie)} bytes long, shorter than {COOKIE_MIN_BYTES}"
-        raise ControlError(COOKIE_TOO_SHORT.format(source=source, problem=problem),
-                           hint=COOKIE_TOO_SHORT_HINT)
-    return cookie
-
-
-def _cookie_source(root: Path, environ: dict) -> tuple[str, bytes]:
-    if "RELEASE_COOKIE" in environ:
-        return "RELEASE_COOKIE", os.fsencode(environ["RELEASE_COOKIE"].strip())  # surrogates: its bytes
-    credentials = environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and os.path.isfile(os.path.join(credentials, "cookie")):
-        path = Path(credentials, "cookie")
-        return str(path), path.read_bytes().strip()
-    path = root / "releases" / "COOKIE"
-    try:
-        return str(path), path.read_bytes().strip()
-    except PermissionError:
-        raise ControlError(f"cannot read {path}: permission denied",
-                           hint="Run as the user the release belongs to, or set "
-                                "RELEASE_COOKIE.") from None
-    except FileNotFoundError:
-        raise ControlError(f"{path} is missing", hint="Rebuild the release, or set "
-                                                      "RELEASE_COOKIE.") from None
 
 
 def _proof(cookie: bytes, role: bytes, theirs: str, mine: str) -> str:
@@ -491,7 +456,7 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
     if answer.get("error") == "authentication failed" or not answer.get("ok"):
         raise ControlError("authentication failed",
                            hint="The cookie does not match the running node's: check "
-                                "RELEASE_COOKIE and releases/COOKIE.")
+                                "RELEASE_COOKIE and RELEASE_TMP (run/COOKIE).")
     expected = _proof(cookie, b"server", mine, hello["nonce"])
     proof = answer.get("proof")
     if not (_is_hex(proof, 64) and hmac.compare_digest(expected.encode(), proof.encode())):

@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from twelve.runtime.control import channel
+from twelve.runtime.control import channel, cookie as cookies
 from twelve.runtime.errors import ERROR, OK, STOPPING, TwelveError
 
 RESTART_TIMEOUT = 120.0  # seconds for a node to be ready again after `restart`
@@ -25,8 +25,8 @@ class Stopping(channel.ControlError):
 
 def call(release, process: str, message: dict, limit: int = channel.MAX_FRAME):
     """Send one request: (sock, info, the answer's first frame); a busy node is asked again."""
-    cookie = channel.read_cookie(release.root, release.environ)
     name = release.name if process == "web" else f"{release.name} {process}"
+    cookie = cookies.client_cookie(release.tmp, release.environ, process, name)
     return channel.call(channel.socket_path(release.tmp, process), cookie, message, name=name,
                         limit=limit)
 

@@ -245,8 +245,9 @@ def boot_and_serve(release, node: Node, target: str, repl: bool):
     from twelve.runtime.servers import GRACEFUL_TIMEOUT
 
     node.graceful_timeout = float(twelve_cfg.get("graceful_timeout", GRACEFUL_TIMEOUT))
-    cookie = channel.read_cookie(release.root, release.environ)
-    from twelve.runtime.control import session
+    from twelve.runtime.control import cookie as cookies, session
+
+    cookie = cookies.node_cookie(release.tmp, release.environ)
 
     node.control = channel.ControlServer(channel.socket_path(release.tmp, process), cookie,
                                          session.handler(node), node.info).start()
