@@ -213,4 +213,4 @@ def test_a_secret_copied_into_the_build_config_fails_the_build(builds):
     assert tarball(project).read_bytes() == tar_before
     assert [p.name for p in release.parent.iterdir()] == ["hello"]
     assert sorted(p.name for p in tarball(project).parent.iterdir()) == \
-        ["hello-0.1.0.tar.gz", "rel"]
+        [".hello.tar-index.json", "hello-0.1.0.tar.gz", "rel"]

@@ -107,7 +107,9 @@ def synthetic_results() -> dict:
                  "versions": {"uv": "0.5"}, "plan": {"wrk_connections": 8, "wrk_seconds": 3,
                                                       "wrk_rounds": 1}},
         "skipped": ["pex: not installed"], "load": [(0.5, 0, 0), (0.7, 0, 0)],
-        "build": build, "phases": {"twelve": {"warm": {"byte-compiling": _sample(0.5)}}},
+        "build": build, "phases": {"twelve": {"warm": {"byte-compiling": _sample(0.5)}},
+                                   "twelve_tar": {"warm": {
+                                       "writing the .tar.gz (tar step)": _sample(0.6)}}},
         "size": [{"label": "twelve", "bytes": 40e6, "files": 10, "targz": 14e6,
                   "needs_python": False, "note": ""},
                  {"label": "PyInstaller (onedir)", "bytes": 90e6, "files": 20, "targz": 30e6,
@@ -137,6 +139,7 @@ def test_targets_are_evaluated_met_or_not_or_not_measured():
     assert rows["p99_root"]["met"] is True  # within bare's own spread
     assert rows["rss"]["measured"] == pytest.approx(4.0) and rows["rss"]["met"] is True
     assert rows["rps_visits"]["met"] is None  # not measured: said so, not guessed
+    assert rows["tar"]["measured"] == pytest.approx(0.6) and rows["tar"]["met"] is True
 
 
 def test_report_renders_every_section_and_names_missed_targets():

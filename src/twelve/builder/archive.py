@@ -10,19 +10,22 @@ other versions under ``releases/`` (so bin/, lib/, python/, releases/VSN and CUR
 overlays, empty directories too; no secret: the control cookie is made by the node at boot), entries relative to the root (extract it with
 ``tar -xzf NAME-VSN.tar.gz -C /opt/NAME``). Entries are sorted, a directory before its
 contents; every mtime is ``SOURCE_DATE_EPOCH``; owner and group are 0 with no names; the gzip
-header has no file name and mtime 0. The tarball is written beside its final name and renamed
+header has no file name and mtime 0. The gzip stream is deflated in parallel, in blocks cut by
+content, and blocks the previous tarball already holds are copied from it (its index,
+``_build/<env>/.NAME.tar-index.json``): see ``parallel_gzip``; the bytes are the same either
+way. The tarball is written beside its final name and renamed
 into place only once the release itself has been swapped in (``publish_tarball``), so a failed
 build leaves the previous tarball as it was too.
 """
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import stat
 import tarfile
 from pathlib import Path
 
+from twelve.builder.parallel_gzip import ParallelGzipWriter, Previous, write_index
 from twelve.builder.release import Release
 from twelve.errors import BuildError
 from twelve.runtime.process.pids import alive
@@ -33,7 +36,7 @@ DEFAULT_EPOCH = 315532800
 # Group and other lose write permission, setuid/setgid/sticky bits go; the rest stays, so
 # executables stay executable and private files (0600, 0400) stay private.
 MODE_MASK = 0o755
-GZIP_LEVEL = 6  # gzip's default: level 9 takes 4x as long for 1% less
+GZIP_LEVEL = 6  # gzip's default: level 9 takes 4x as long for 1% less, level 1 is 14% larger
 # What installers write about one particular install: the URL of the temporary wheel
 # (PEP 610) and uv's cache timestamp; uv's lock file of a --target install (mode 0666).
 INSTALL_LEFTOVERS = ("direct_url.json", "uv_cache.json")
@@ -58,9 +61,18 @@ def tarball_path(release: Release) -> Path:
     return release.root.parent.parent / f"{release.name}-{release.version}.tar.gz"
 
 
+def index_path(release: Release) -> Path:
+    """What the last tarball of this release name holds, block by block (parallel_gzip)."""
+    return tarball_path(release).with_name(f".{release.name}.tar-index.json")
+
+
 def pending_path(release: Release) -> Path:
     final = tarball_path(release)
     return final.with_name(f".{final.name}.staging-{os.getpid()}")
+
+
+def _pending_index(release: Release) -> Path:
+    return pending_path(release).with_name(pending_path(release).name + ".index")
 
 
 def write_tarball(release: Release, epoch: int) -> Path:
@@ -68,27 +80,32 @@ def write_tarball(release: Release, epoch: int) -> Path:
     pending = pending_path(release)
     pending.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_pending(release)
+    previous = Previous.load(index_path(release), GZIP_LEVEL)
     with pending.open("wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                          compresslevel=GZIP_LEVEL) as compressed, \
+            ParallelGzipWriter(raw, GZIP_LEVEL, previous) as compressed, \
             tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, path in tar_entries(release.staging, release.version):
+            compressed.member(name)
             _add(tar, name, path, epoch)
+    write_index(_pending_index(release), pending, tarball_path(release).name, GZIP_LEVEL,
+                compressed.index)
     return pending
 
 
 def publish_tarball(release: Release) -> Path | None:
-    """Rename the pending tarball into place, if the build wrote one."""
+    """Rename the pending tarball into place, if the build wrote one, and then its index."""
     pending = pending_path(release)
     if not pending.exists():
         return None
     final = tarball_path(release)
     os.replace(pending, final)
+    os.replace(_pending_index(release), index_path(release))
     return final
 
 
 def discard_pending_tarball(release: Release) -> None:
     pending_path(release).unlink(missing_ok=True)
+    _pending_index(release).unlink(missing_ok=True)
 
 
 def tar_entries(root: Path, version: str):
@@ -129,7 +146,7 @@ def _remove_stale_pending(release: Release) -> None:
     """Pending tarballs of killed builds (their pid is gone)."""
     final = tarball_path(release)
     for path in final.parent.glob(f".{final.name}.staging-*"):
-        pid = path.name.rsplit("-", 1)[-1]
+        pid = path.name.rsplit("-", 1)[-1].removesuffix(".index")
         if pid.isdigit() and not alive(int(pid)):
             path.unlink(missing_ok=True)
 
