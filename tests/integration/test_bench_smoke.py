@@ -83,7 +83,7 @@ def test_launch_control_serving_and_memory(smoke):
 
 def test_targets_and_report(smoke):
     results, text, out = smoke
-    assert len(results["targets"]) == 20
+    assert len(results["targets"]) == 21
     for target in results["targets"]:
         assert target["met"] in (True, False, None)
         if target["met"] is None:
@@ -92,6 +92,7 @@ def test_targets_and_report(smoke):
     assert "## twelve's targets" in text
     assert "smoke run on the tiny app" in text
     by_key = {target["key"]: target for target in results["targets"]}
+    assert by_key["tar"]["measured"] is not None, "the warm tar builds' tar step"
     if shutil.which("wrk") is None:
         assert "## Serving under wrk" not in text and "## Memory" not in text
         assert f"- {WRK_MISSING} (`make bench` installs the Debian package)" in text
