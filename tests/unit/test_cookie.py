@@ -156,13 +156,26 @@ def test_a_cookie_that_is_no_regular_file_is_refused(tmp, kind):
     assert f"rm -r {path}" in e.value.hint
 
 
+def test_a_file_system_without_hard_links_still_gets_a_cookie(tmp, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    made = cookie.node_cookie(tmp, {})
+    assert len(made) == 64 and oct((tmp / "run" / "COOKIE").stat().st_mode & 0o777) == "0o400"
+    assert sorted(p.name for p in (tmp / "run").iterdir()) == ["COOKIE"]
+
+
 AS_NOBODY = """\
 import os, sys
 from pathlib import Path
 from twelve.runtime.control import cookie
 os.setgid(65534); os.setuid(65534)
 try:
-    cookie.client_cookie(Path(sys.argv[1]), {}, "web", "hello")
+    if sys.argv[2] == "node":
+        cookie.node_cookie(Path(sys.argv[1]), {})
+    else:
+        cookie.client_cookie(Path(sys.argv[1]), {}, "web", "hello")
 except cookie.CookieError as e:
     print(e.render()); sys.exit(e.exit_code)
 """
@@ -187,7 +200,8 @@ def test_a_cookie_of_another_user_is_refused(owner):
             run.chmod(0o711)
             (run / "COOKIE").chmod(0o444)
         src = Path(cookie.__file__).parents[3]
-        proc = subprocess.run([sys.executable, "-c", AS_NOBODY, str(shared)], text=True,
+        proc = subprocess.run([sys.executable, "-c", AS_NOBODY, str(shared), "client"],
+                              text=True,
                               capture_output=True, env={"PYTHONPATH": str(src)}, timeout=60)
     finally:
         subprocess.run(["rm", "-rf", str(shared)], check=True)
@@ -199,3 +213,24 @@ def test_a_cookie_of_another_user_is_refused(owner):
                 "belongs to uid 0, not to this user (uid 65534)")
     assert expected in proc.stdout
     assert "s3cr3t" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_run_dir_the_node_cannot_write_is_one_clear_error():
+    """As nobody, in its own run/ made read-only: exit 78 naming RELEASE_TMP, no traceback."""
+    shared = Path(tempfile.mkdtemp(prefix="twelve-cookie-"))
+    try:
+        shared.chmod(0o755)
+        run = shared / "run"
+        run.mkdir(mode=0o500)
+        os.chown(run, 65534, 65534)
+        src = Path(cookie.__file__).parents[3]
+        proc = subprocess.run([sys.executable, "-c", AS_NOBODY, str(shared), "node"],
+                              text=True, capture_output=True, env={"PYTHONPATH": str(src)},
+                              timeout=60)
+        assert not list(run.iterdir()), "no scratch file left"
+    finally:
+        subprocess.run(["rm", "-rf", str(shared)], check=True)
+    assert proc.returncode == CONFIG, proc.stderr
+    assert f"cannot write the cookie {run}/COOKIE: Permission denied" in proc.stdout
+    assert "RELEASE_TMP" in proc.stdout and "Traceback" not in proc.stderr

@@ -49,6 +49,9 @@ FOREIGN_HINT = ("Run as the node's user (uid {uid}), or remove it (rm {path}) an
                 "node again for a cookie of its own.")
 NOT_A_FILE = "the cookie {path} is not a regular file"
 NOT_A_FILE_HINT = "Remove it (rm -r {path}); the node writes a new one at its next boot."
+CANNOT_WRITE = "cannot write the cookie {path}: {error}"
+CANNOT_WRITE_HINT = ("The node writes it under RELEASE_TMP, which must be writable by the node's "
+                     "user (and not full); or give the cookie with RELEASE_COOKIE.")
 GIVEN_ELSEWHERE = "{name} is running, but there is no cookie in {path}"
 GIVEN_ELSEWHERE_HINT = ("The node was given its cookie (RELEASE_COOKIE or a systemd credential): "
                         "set RELEASE_COOKIE to the same value.")
@@ -119,19 +122,31 @@ def _exists(path: Path) -> bool:
 def _make(path: Path) -> None:
     """Write a new cookie: 0400 from its creation, complete before it has its name."""
     scratch = path.with_name(f".{COOKIE_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 COOKIE_MODE)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(COOKIE_BYTES) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, COOKIE_MODE)
         try:
-            os.link(scratch, path)  # unlike rename, never replaces: a concurrent first boot wins
-        except FileExistsError:
-            pass
-    finally:
-        os.unlink(scratch)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(COOKIE_BYTES) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            _publish(scratch, path)
+        finally:
+            if os.path.lexists(scratch):
+                os.unlink(scratch)
+    except OSError as e:
+        raise CookieError(CANNOT_WRITE.format(path=path, error=e.strerror),
+                          hint=CANNOT_WRITE_HINT) from None
+
+
+def _publish(scratch: Path, path: Path) -> None:
+    try:
+        os.link(scratch, path)  # unlike rename, never replaces: a concurrent first boot wins
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: rename, if the name is still free
+        if not os.path.lexists(path):
+            os.rename(scratch, path)
 
 
 def _read_file(path: Path) -> bytes:
