@@ -184,9 +184,10 @@ def test_remote_fails_when_the_node_stops_mid_statement(fastapi):
 def test_an_empty_cookie_is_refused(fastapi):
     rel = fastapi
     rel.daemon()
-    proc = rel("pid", RELEASE_COOKIE="")
+    # rpc, not pid: the launcher answers pid from the lock without the channel (test_pid.py)
+    proc = rel("rpc", "1 + 1", RELEASE_COOKIE="")
     assert proc.returncode == CONFIG and "the cookie from RELEASE_COOKIE is empty" in proc.stderr
-    assert rel("pid", RELEASE_COOKIE=" " + (Path(rel.env["RELEASE_TMP"]) / "run" / "COOKIE")
+    assert rel("rpc", "1 + 1", RELEASE_COOKIE=" " + (Path(rel.env["RELEASE_TMP"]) / "run" / "COOKIE")
                .read_text().strip() + "\n").returncode == 0, "RELEASE_COOKIE is stripped"
     rel("stop", check=True)
 

@@ -105,7 +105,8 @@ def test_app_output_and_sessions_do_not_mix(rel, tmp_path):
 
 def test_wrong_cookie_is_refused(rel):
     rel.daemon()
-    proc = rel("pid", RELEASE_COOKIE="not-the-cookie-of-this-node")
+    # rpc, not pid: the launcher answers pid from the lock without the channel (test_pid.py)
+    proc = rel("rpc", "1 + 1", RELEASE_COOKIE="not-the-cookie-of-this-node")
     assert proc.returncode == 1 and "authentication failed" in proc.stderr
     run_dir = Path(rel.env["RELEASE_TMP"]) / "run"
     assert oct(run_dir.stat().st_mode & 0o777) == "0o700"
