@@ -2,7 +2,7 @@
 
 The release carries no cookie: a secret inside the artifact would be shared by every host that
 runs it and by everyone who can read the tarball, and would make two builds differ. The node
-and its clients (``rpc``, ``remote``, ``stop``, ``restart``, ``pid``) look in the same order:
+and its clients (``rpc``, ``remote``, ``stop``, ``restart``) look in the same order:
 
 1. ``RELEASE_COOKIE``, stripped of surrounding whitespace;
 2. systemd's credential ``cookie`` (``LoadCredential=cookie:...``, read from
