@@ -373,3 +373,15 @@ def test_pid_and_lock_files_do_not_follow_symlinks(tmp_path):
         channel.open_private(run / "web.lock", os.O_RDWR)
     assert "Remove it" in e.value.hint
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 16, 48, 64, 65, 200])
+def test_the_channels_hmac_is_rfc_2104_hmac_sha256(key_size):
+    """channel.hmac_sha256 (no OpenSSL, for a fast client) gives what the hmac module gives."""
+    import hashlib
+    import hmac as reference
+
+    key = os.urandom(key_size)
+    for message in (b"", b"x", os.urandom(100), os.urandom(1000)):
+        assert channel.hmac_sha256(key, message) == \
+            reference.new(key, message, hashlib.sha256).hexdigest()

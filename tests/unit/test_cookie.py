@@ -170,6 +170,7 @@ AS_NOBODY = """\
 import os, sys
 from pathlib import Path
 from twelve.runtime.control import cookie
+import secrets  # imported when a cookie is made; nobody may not read this venv's stdlib
 os.setgid(65534); os.setuid(65534)
 try:
     if sys.argv[2] == "node":

@@ -5,7 +5,7 @@ returned so the caller can print its repr, like the REPL.
 """
 from __future__ import annotations
 
-import ast
+import _ast as ast  # the node classes, without ast.py and what it imports (eval starts faster)
 import builtins
 import importlib
 
@@ -49,7 +49,21 @@ def run(code: str, namespace: dict, filename: str = "<eval>"):
 
 
 def parse(code: str, filename: str) -> ast.Module:
-    return ast.parse(code, filename, "exec")
+    return compile(code, filename, "exec", ast.PyCF_ONLY_AST)  # what ast.parse does
+
+
+def _walk(tree: ast.AST):
+    """Every node of the tree (ast.walk's order does not matter here)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend(item for item in value if isinstance(item, ast.AST))
 
 
 def format_user_traceback(exc: BaseException, filename: str) -> str:
@@ -67,7 +81,7 @@ def has_value(result) -> bool:
 
 
 def _dotted_loads(tree: ast.AST):
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         if isinstance(node, ast.Attribute):
             chain = []
             inner = node
@@ -80,7 +94,7 @@ def _dotted_loads(tree: ast.AST):
 
 def _bound_names(tree: ast.AST) -> set[str]:
     names = set()
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

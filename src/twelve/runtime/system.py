@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import traceback
 
 from twelve.runtime.config import store as runtime_config
 from twelve.runtime.errors import ERROR, OK, BootError
@@ -98,6 +97,8 @@ def warn_django_debug() -> None:
 
 def _import_failure(ref: str, doing: str = "importing") -> BootError:
     exc_type, exc, tb = sys.exc_info()
+    import traceback  # only on a failure: eval and rpc start faster
+
     frames = [f for f in traceback.extract_tb(tb) if "importlib" not in f.filename]
     trace = "".join(traceback.format_list(frames)).rstrip()
     return BootError(f"{doing} the app {ref} failed: {exc_type.__name__}: {exc}",

@@ -21,15 +21,12 @@ never lock out `stop`; what runs long (rpc, consoles) is bounded by the session,
 """
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import socket
 import stat
 import struct
-import threading
 import time
-from hashlib import sha256
 from pathlib import Path
 
 from twelve.runtime.errors import NOT_RUNNING, TwelveError
@@ -142,7 +139,38 @@ def open_private(path: Path, flags: int) -> int:
 
 
 def _proof(cookie: bytes, role: bytes, theirs: str, mine: str) -> str:
-    return hmac.new(cookie, role + bytes.fromhex(theirs) + bytes.fromhex(mine), sha256).hexdigest()
+    return hmac_sha256(cookie, role + bytes.fromhex(theirs) + bytes.fromhex(mine))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) on CPython's own SHA-256: the hmac and hashlib modules load
+    OpenSSL's libcrypto, milliseconds of every rpc for three short digests."""
+    sha256 = _sha256()
+    if len(key) > _BLOCK:
+        key = sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = sha256(bytes(k ^ 0x36 for k in key) + message).digest()
+    return sha256(bytes(k ^ 0x5C for k in key) + inner).hexdigest()
+
+
+_BLOCK = 64  # SHA-256's block size
+
+
+def _sha256():
+    try:
+        from _sha2 import sha256  # CPython ≥ 3.12
+    except ImportError:
+        try:
+            from _sha256 import sha256  # CPython 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256
+
+
+def _same(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison (hmac.compare_digest's, without importing hmac)."""
+    from _operator import _compare_digest
+    return _compare_digest(a, b)
 
 
 # -- framing ----------------------------------------------------------------------------------
@@ -211,6 +239,8 @@ class ControlServer:
 
     def __init__(self, path: Path, cookie: bytes, handle, info) -> None:
         self.path, self.cookie, self.handle, self.info = path, cookie, handle, info
+        import threading  # the node's side only: a client starts faster without
+
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.peers: set[_Peer] = set()
         self.lock = threading.Lock()
@@ -231,6 +261,8 @@ class ControlServer:
         self.sock.close()
 
     def _accept_loop(self) -> None:
+        import threading
+
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -309,7 +341,7 @@ class ControlServer:
         if not (_is_hex(theirs, NONCE_HEX) and _is_hex(proof, 64)):
             raise ProtocolError("bad handshake")
         expected = _proof(self.cookie, b"client", nonce, theirs)
-        if not hmac.compare_digest(expected.encode(), proof.encode()):
+        if not _same(expected.encode(), proof.encode()):
             send(conn, {"error": "authentication failed"})
             return False
         send(conn, {"ok": True, "proof": _proof(self.cookie, b"server", theirs, nonce),
@@ -459,6 +491,6 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
                                 "RELEASE_COOKIE and RELEASE_TMP (run/COOKIE).")
     expected = _proof(cookie, b"server", mine, hello["nonce"])
     proof = answer.get("proof")
-    if not (_is_hex(proof, 64) and hmac.compare_digest(expected.encode(), proof.encode())):
+    if not (_is_hex(proof, 64) and _same(expected.encode(), proof.encode())):
         raise ControlError("authentication failed: the node did not prove it knows the cookie")
     return answer

@@ -5,7 +5,6 @@ node to be ready. Sending never fails the node: a supervisor that went away is n
 from __future__ import annotations
 
 import os
-import threading
 
 READY_FD = "TWELVE_READY_FD"  # set by `daemon` for the node it detaches
 
@@ -57,7 +56,7 @@ def forget_daemon() -> None:
             pass
 
 
-_watchdog: threading.Thread | None = None
+_watchdog = None  # the watchdog's thread, once started
 
 
 def start_watchdog(environ=os.environ) -> None:
@@ -71,6 +70,8 @@ def start_watchdog(environ=os.environ) -> None:
         interval = int(usec) / 2_000_000
     except (ValueError, OverflowError):
         return
+    import threading  # here: every command imports this module, only a node pings
+
     if not 0 < interval <= threading.TIMEOUT_MAX:  # 0 or less would ping in a busy loop
         return
     stop = threading.Event()
