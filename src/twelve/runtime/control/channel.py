@@ -21,9 +21,9 @@ never lock out `stop`; what runs long (rpc, consoles) is bounded by the session,
 """
 from __future__ import annotations
 
+import _socket  # the client's socket: socket.py converts its constants to enums on import
 import json
 import os
-import socket
 import stat
 import struct
 import time
@@ -156,15 +156,20 @@ def hmac_sha256(key: bytes, message: bytes) -> str:
 _BLOCK = 64  # SHA-256's block size
 
 
+_SHA256: list = []  # the constructor, once found
+
+
 def _sha256():
-    try:
-        from _sha2 import sha256  # CPython ≥ 3.12
-    except ImportError:
+    if not _SHA256:
         try:
-            from _sha256 import sha256  # CPython 3.11
+            from _sha2 import sha256  # CPython ≥ 3.12
         except ImportError:
-            from hashlib import sha256
-    return sha256
+            try:
+                from _sha256 import sha256  # CPython 3.11
+            except ImportError:
+                from hashlib import sha256
+        _SHA256.append(sha256)
+    return _SHA256[0]
 
 
 def _same(a: bytes, b: bytes) -> bool:
@@ -221,6 +226,8 @@ def _recv_exact(sock: socket.socket, n: int, eof_ok: bool = False,
 # -- the server side --------------------------------------------------------------------------
 
 def peer_uid(sock: socket.socket) -> int:
+    import socket
+
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
 
@@ -291,7 +298,7 @@ class ControlServer:
             victim = min(idle, key=lambda p: p.since)
             victim.evicted = True
         try:
-            victim.sock.shutdown(socket.SHUT_RD)  # wakes its thread; it can still say BUSY
+            victim.sock.shutdown(_socket.SHUT_RD)  # wakes its thread; it can still say BUSY
         except OSError:
             pass
 
@@ -322,7 +329,7 @@ class ControlServer:
         deadline = time.monotonic() + REQUEST_TIMEOUT
         try:
             return recv(conn, deadline=deadline)
-        except (ProtocolError, socket.timeout):
+        except (ProtocolError, TimeoutError):
             if time.monotonic() >= deadline:
                 _say(conn, {"error": IDLE})
             raise
@@ -365,6 +372,8 @@ def _say(conn: socket.socket, message: dict) -> None:
 
 
 def _bind_unix(path: Path) -> socket.socket:
+    import socket  # the node's side
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.unlink(path)
@@ -440,8 +449,20 @@ def _retry_busy(attempt, name: str):
             delay = min(delay * 2, 1.0)
 
 
+class _ClientSocket(_socket.socket):
+    """A client's Unix socket, on _socket alone: socket.py costs every rpc the conversion of
+    its constants to enums."""
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _ClientSocket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         with _short_path(path) as short:

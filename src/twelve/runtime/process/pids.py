@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
 
@@ -46,8 +45,9 @@ def exit_now(code: int) -> None:
     its app loaded a good part of a second: atexit handlers still run (logging flushes, error
     reporters send what they hold), stdio is flushed. With other non-daemon threads still
     running, a normal exit waits for them as Python would."""
-    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon
-           for t in threading.enumerate()):
+    threading = sys.modules.get("threading")  # never imported: no other thread runs
+    if threading is not None and any(t is not threading.main_thread() and t.is_alive()
+                                     and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     import atexit
 
