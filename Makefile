@@ -35,8 +35,15 @@ demo: $(STAMP) $(NODE_STAMP)
 	  echo "* serving on http://localhost:4000 (Ctrl-C stops)" && \
 	  exec examples/hello/_build/prod/rel/hello/bin/hello start
 
+# The unit tests share nothing and run on both cores; the integration tests start real nodes,
+# time drains and restarts under load, and run one at a time. PYTEST_ARGS runs what it names.
 test: $(STAMP) $(NODE_STAMP)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/python -m pytest -n 2 tests/unit
+	$(BIN)/python -m pytest tests/integration
+else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
 
 # gen.ansible alone (also part of `make test`): its files, then a rolling deploy to three sshd
 # hosts in network namespaces (root only; docs/deployment.md, "How it is tested").
