@@ -97,7 +97,7 @@ def worker_class(sock):
 
     from gunicorn.workers.sync import SyncWorker
 
-    class Worker(SyncWorker):
+    class TwelveSyncWorker(SyncWorker):
         taken: list = []
 
         def init_signals(self):
@@ -134,7 +134,7 @@ def worker_class(sock):
                 conn.setblocking(True)
                 self.handle(self.sockets[0], conn, addr)
 
-    return Worker
+    return TwelveSyncWorker
 
 
 def arbiter_class(sock, hooks):
