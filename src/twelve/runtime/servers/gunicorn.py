@@ -214,7 +214,7 @@ def arbiter_class(sock, hooks):
             import gunicorn.arbiter as arbiter_module
 
             real = arbiter_module.time
-            arbiter_module.time = _ChildAwareTime(real)
+            arbiter_module.time = _ChildAwareTime(real, lambda: not self.WORKERS)
             try:
                 super().stop(graceful)
             finally:
@@ -225,17 +225,18 @@ def arbiter_class(sock, hooks):
 
 class _ChildAwareTime:
     """The time module, but ``sleep`` returns early once a child process has exited (it is
-    left to the arbiter to reap: WNOWAIT)."""
+    left to the arbiter to reap: WNOWAIT), or once ``done()`` (no worker left: the daemon's
+    log writer is a child too, and lives on)."""
 
-    def __init__(self, real) -> None:
-        self._real = real
+    def __init__(self, real, done=lambda: False) -> None:
+        self._real, self._done = real, done
 
     def __getattr__(self, name):
         return getattr(self._real, name)
 
     def sleep(self, seconds: float) -> None:
         deadline = self._real.monotonic() + seconds
-        while self._real.monotonic() < deadline:
+        while self._real.monotonic() < deadline and not self._done():
             try:
                 if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT):
                     return
