@@ -121,9 +121,12 @@ def known_hashes(tree: Path) -> dict[tuple[int, int], str]:
     return known
 
 
-def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset()) -> None:
+def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset(),
+              replace: bool = False) -> None:
     """Recreate ``source`` at ``dest`` with hard links to its files (copies across file
-    systems); directories and symlinks are made anew. ``skip``: top-level names left out."""
+    systems); directories and symlinks are made anew. ``skip``: top-level names left out.
+    ``replace``: a file already at ``dest`` is unlinked first (as an install overwrites it),
+    never written into: it may be linked from another cache."""
     link = os.link
     for dirpath, dirnames, filenames in os.walk(source):
         rel = os.path.relpath(dirpath, source)
@@ -134,6 +137,8 @@ def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset()) -
             if rel == "." and (name in skip or name.startswith(f".{HASHES}.")):
                 continue
             src = os.path.join(dirpath, name)
+            if replace and name in filenames and os.path.lexists(target / name):
+                os.unlink(target / name)
             if os.path.islink(src):
                 os.symlink(os.readlink(src), target / name)
             elif name in filenames:

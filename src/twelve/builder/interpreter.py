@@ -350,6 +350,7 @@ def _publish(stage: Path, final: Path) -> None:
 
 
 CHECKED = ".relocatable"  # marker: check_relocatable passed on the prepared directory
+SHAPED = "{name}.release-{key}"  # beside a prepared interpreter: its tree as releases ship it
 
 
 def copy_interpreter(prepared: Path, dest: Path, *, strip: bool = False,
@@ -358,19 +359,49 @@ def copy_interpreter(prepared: Path, dest: Path, *, strip: bool = False,
     hard links to the cache (copies across file systems), modes and symlinks preserved; the
     cache was checked for relocatability once. Leaves out the ``OPTIONAL_STDLIB`` modules not
     in ``keep_stdlib``; with ``strip``, the standard library is the cache's zip of sourceless
-    .pyc. Unlinks in the release only: the cache keeps its tree. Returns the known hashes of
-    its files."""
+    .pyc. Returns the known hashes of its files.
+
+    The tree so shaped is itself cached once per ``strip`` and ``keep_stdlib``
+    (``shaped_interpreter``): a rebuild links only the files a release ships, rather than
+    linking the whole standard library and unlinking most of it again."""
+    shaped = shaped_interpreter(prepared, strip=strip, keep_stdlib=keep_stdlib)
+    depcache.link_tree(shaped, dest, skip=frozenset({depcache.HASHES}))
+    return depcache.known_hashes(shaped)
+
+
+def shaped_interpreter(prepared: Path, *, strip: bool, keep_stdlib: tuple[str, ...]) -> Path:
+    """The cache's tree of ``python/`` as a release with these settings ships it; made once
+    (in a temporary sibling, renamed into place when complete), never written again."""
+    # The description names the very prepare (its sources' sizes and mtimes): a prepared
+    # interpreter made again under the same name gets shaped again.
+    key = hashlib.sha256(json.dumps([FORMAT_VERSION, strip, sorted(keep_stdlib),
+                                     (prepared / DESCRIPTION).read_text()]).encode())
+    shaped = prepared.with_name(SHAPED.format(name=prepared.name, key=key.hexdigest()[:16]))
+    if (shaped / depcache.HASHES).is_file():
+        return shaped
+    stage = prepared.with_name(f".tmp-{os.getpid()}-{shaped.name}")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        _shape(prepared, stage / "python", strip=strip, keep_stdlib=keep_stdlib)
+        os.rename(stage / "python", stage / "tree")
+        depcache.write_hashes(stage / "tree")
+        try:
+            os.rename(stage / "tree", shaped)
+        except OSError:
+            if not (shaped / depcache.HASHES).is_file():  # not a concurrent build that won
+                raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return shaped
+
+
+def _shape(prepared: Path, dest: Path, *, strip: bool, keep_stdlib: tuple[str, ...]) -> None:
     if not (prepared / CHECKED).is_file():
         check_relocatable(prepared)
         (prepared / CHECKED).write_text("")
-    if not (prepared / depcache.HASHES).is_file():
-        depcache.write_hashes(prepared)
     depcache.link_tree(prepared, dest,
                        skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, stdlib.ZIP_FILE}))
     for tree in (dest / "lib").glob("python3.*"):
         stdlib.leave_out_optional(tree, keep_stdlib)
         if strip:
             stdlib.use_zipped_stdlib(prepared, tree)
-    return depcache.known_hashes(prepared)
-
-

@@ -21,7 +21,7 @@ from typing import Callable
 import twelve
 from twelve import aliases, django_settings
 from twelve.builder import (archive, assemble, depcache, deps, elf, image, interpreter,
-                            progress, pythons, references, sbom, secret_guard)
+                            layers, progress, pythons, references, sbom, secret_guard)
 from twelve.builder.release import Release
 from twelve.errors import BuildError, TwelveError
 from twelve.project import Project
@@ -203,12 +203,9 @@ def assemble_release(release: Release, log: Log) -> Release:
     with _phase("dependencies"), tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
         packages, app_files = install_dependencies(release, Path(python), info, lib,
                                                    Path(work), known, log)
-    assemble.copy_runtime(lib)
-    deps.remove_scripts(lib)
-    archive.normalise_lib(lib)
-    with _phase("byte-compiling"):
-        compile_release(release, python, app_files + [lib / "twelve", lib / "twelve_boot.py"],
-                        log)
+    with _phase("runtime"):  # compiled once per twelve and interpreter (layers.runtime_entry)
+        layers.link_entry(layers.runtime_entry(cache_root(), python, _python_id(release, info)),
+                          lib, known)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
@@ -240,21 +237,6 @@ def reseal(release: Release, log: Log) -> Release:
     return release
 
 
-def compile_release(release: Release, python: str, paths: list[Path], log: Log) -> None:
-    """Byte-compile what the build added to lib/ (the locked packages come compiled from the
-    cache): the app's own modules and twelve's runtime keep their sources, so a traceback
-    shows their lines; with strip = true their ELF files lose their debug information."""
-    project, staging = release.project, release.staging
-    log("* byte-compiling (hash-based .pyc)")
-    sources = [p for p in paths if p.is_dir() or p.suffix == ".py"]
-    complaints = assemble.byte_compile(staging, python, paths=sources)
-    if complaints:
-        log("  warning: some files could not be byte-compiled (they stay as source):\n"
-            + "\n".join("    " + line for line in complaints.splitlines()[:10]))
-    if project.strip:
-        elf.strip_debug_info([p for p in paths if p.is_file() and elf.is_elf(p)], log)
-
-
 def install_interpreter(release: Release, log: Log):
     """Link the prepared interpreter into python/; return the interpreter to build with, its
     description and the known hashes of its files."""
@@ -272,51 +254,78 @@ def install_interpreter(release: Release, log: Log):
 
 def install_dependencies(release: Release, python: Path, info, lib: Path, work: Path,
                          known: dict, log: Log) -> tuple[list[deps.Package], list[Path]]:
-    """Link the locked packages out of the dependency cache while the app's wheel builds (the
-    longest part of a warm build, in its own process), then install the wheel; return every
-    package and the files the app's wheel installed."""
+    """Link the locked packages out of the dependency cache, and the app out of its own
+    (``layers.AppEntry``: when its sources changed, the wheel builds in its own process while
+    the packages are linked); return every package and the files the app's wheel installed."""
     project = release.project
+    sources = layers.project_digest(project.root, release.root)
     if not project.package:
         log(NO_PACKAGE.format(why="tool.twelve.package = false" if project.build_backend
                               else "no [build-system] in pyproject.toml"))
         pinned = link_locked_packages(release, python, info, lib, work, known, log,
-                                      before_install=lambda: None)
+                                      sources, before_install=lambda: None)
         return deps.installed_packages(lib, pinned, None), []
-    log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
-    building = deps.AppWheelBuild(project, python, work / "wheel")
+    app = layers.AppEntry(cache_root(), project, python, _python_id(release, info),
+                          project.strip, sources)
+    if not app.cached:
+        log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
     try:
         pinned = link_locked_packages(release, python, info, lib, work, known, log,
-                                      before_install=building.raise_if_failed)
+                                      sources, before_install=app.raise_if_failed)
         with _heartbeat(f"building {project.dist_name} as a wheel"):
-            wheel = building.result()
+            entry = app.result(log)
     except BaseException:
-        building.cancel()
+        app.cancel()
         raise
-    log(f"* installing {wheel.name}")
-    deps.install_wheel(wheel, lib, python)
-    return deps.installed_packages(lib, pinned, wheel), deps.wheel_files(lib, wheel)
+    log(f"* linking {project.dist_name} {project.version}"
+        + (" (unchanged since it was built)" if app.cached else ""))
+    layers.link_entry(entry, lib, known)
+    wheel = layers.app_wheel(entry)
+    return deps.installed_packages(lib, pinned, wheel), layers.app_files(entry, lib)
 
 
 def link_locked_packages(release: Release, python: Path, info, lib: Path, work: Path,
-                         known: dict, log: Log, before_install: Callable[[], None]) -> str:
-    """Resolve the lock, prepare its packages in the cache (once) and link them into lib/;
-    return the pinned requirements."""
+                         known: dict, log: Log, sources: dict[str, str],
+                         before_install: Callable[[], None]) -> str:
+    """Resolve the lock (once per lock: ``export_lock``), prepare its packages in the cache
+    (once) and link them into lib/; return the pinned requirements."""
     project = release.project
     requirements = work / "requirements.txt"
     source = "uv.lock" if project.lock_file else "[project].dependencies"
     groups = "".join(f" + group {group}" for group in project.groups)
     log(f"* resolving dependencies from {source}{groups}")
-    deps.lock_requirements(project, python, requirements)
+    export_lock(project, python, requirements, sources)
     pinned = requirements.read_text()
-    python_id = (f"{info.version}-{info.soabi}-{info.platform}" if info
-                 else f"{release.python.full_version}-{release.python.soabi}")
     before_install()
-    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
-                                  project.strip, log, keep=project.keep_sources)
+    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python,
+                                  _python_id(release, info), project.strip, log,
+                                  keep=project.keep_sources)
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))
     return pinned
+
+
+def export_lock(project: Project, python: Path, out: Path, sources: dict[str, str]) -> None:
+    """The pinned requirements of uv.lock, exported once per lock, pyproject.toml files and
+    uv; without a lock, resolved on every build (the index may have changed)."""
+    if project.lock_file is None or project.lock_file.parent != project.root:
+        deps.lock_requirements(project, python, out)
+        return
+    key = layers.key_of({"inputs": {rel: digest for rel, digest in sources.items()
+                                    if Path(rel).name in layers.LOCK_INPUTS},
+                         "groups": list(project.groups), "uv": layers.uv_identity()})
+    remembered = layers.recall(cache_root(), "export", key)
+    if remembered is not None:
+        out.write_text(remembered)
+        return
+    deps.lock_requirements(project, python, out)
+    layers.remember(cache_root(), "export", key, out.read_text())
+
+
+def _python_id(release: Release, info) -> str:
+    return (f"{info.version}-{info.soabi}-{info.platform}" if info
+            else f"{release.python.full_version}-{release.python.soabi}")
 
 
 def write_release_json(release: Release, info: interpreter.Interpreter | None,
@@ -340,7 +349,7 @@ def write_release_json(release: Release, info: interpreter.Interpreter | None,
                       "license": p.license} for p in packages],
     }
     sbom.write_sbom(release, info, data["python"]["version"], packages,
-                    archive.source_date_epoch(os.environ, default=None))
+                    archive.source_date_epoch(os.environ, default=None), cache_root())
     write_manifest(release, data, known)
 
 

@@ -17,11 +17,13 @@ import hashlib
 import itertools
 import tomllib
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timezone
 from email.parser import HeaderParser
 from pathlib import Path
 
 import twelve
+from twelve.builder import layers
 from twelve.builder.deps import Package, normalise
 from twelve.builder.interpreter import Interpreter
 from twelve.builder.release import Release
@@ -34,18 +36,59 @@ PYTHON_REF = "python"
 
 
 def write_sbom(release: Release, info: Interpreter | None, python_version: str,
-               packages: list[Package], epoch: int | None) -> Path:
-    """Write the SBOM into releases/VSN of the staging release; return its path."""
+               packages: list[Package], epoch: int | None, cache: Path | None = None) -> Path:
+    """Write the SBOM into releases/VSN of the staging release; return its path. With a
+    ``cache``, a document made before from the same inputs (``inputs``) is written again
+    rather than made anew: it is a pure function of them."""
+    path = release.version_dir / FILE_NAME
+    key = layers.key_of(inputs(release, info, python_version, packages, epoch))
+    text = layers.recall(cache, "sbom", key) if cache is not None else None
+    if text is None:
+        text = render(make_bom(release, info, python_version, packages, epoch))
+        if cache is not None:
+            layers.remember(cache, "sbom", key, text)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def render(bom) -> str:
     from cyclonedx.output.json import JsonV1Dot6
 
-    bom = make_bom(release, info, python_version, packages, epoch)
     # The serial number names this content: a UUIDv5 of the document without it.
     bom.serial_number = uuid.UUID(int=0)
     draft = JsonV1Dot6(bom).output_as_string(indent=2)
     bom.serial_number = uuid.uuid5(SERIAL_NAMESPACE, draft)
-    path = release.version_dir / FILE_NAME
-    path.write_text(JsonV1Dot6(bom).output_as_string(indent=2) + "\n", encoding="utf-8")
-    return path
+    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+
+
+def inputs(release: Release, info: Interpreter | None, python_version: str,
+           packages: list[Package], epoch: int | None) -> dict:
+    """Everything ``make_bom`` reads: the release, the packages, the lock, the tags of the
+    wheels installed, the vendored libraries, and the versions of twelve and of the library
+    that writes the document."""
+    from importlib.metadata import version
+
+    lock = getattr(release.project, "lock_file", None)
+    lib = release.staging / "lib"
+    vendored = release.staging / "python" / "lib"
+    return {
+        "release": [release.name, release.version], "twelve": twelve.__version__,
+        "cyclonedx": version("cyclonedx-python-lib"), "python": python_version,
+        "info": asdict(info) if info is not None else None, "epoch": epoch,
+        "packages": [asdict(p) for p in packages],
+        "lock": _digest(lock) if lock is not None else None,
+        "wheels": {p.parent.name: p.read_text(errors="replace")
+                   for p in sorted(lib.glob("*.dist-info/WHEEL"))},
+        "vendored": {name: _digest(vendored / name) for name in sorted(info.vendored)}
+        if info is not None else {},
+    }
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def make_bom(release: Release, info: Interpreter | None, python_version: str,

@@ -1,0 +1,212 @@
+"""The release's own parts of ``lib/``, built once per content and linked into every rebuild.
+
+A rebuild with nothing changed must cost little more than hashing its inputs, and still give
+the very bytes a clean build gives. So each part of ``lib/`` that is not a locked dependency
+(those are ``depcache``'s) is made once per *content* into a cache entry, and every build links
+the entry into its staging tree, as the dependencies are:
+
+- **the app** (``app/<key>/``): its wheel (``uv build``), installed into an empty ``lib/``,
+  normalised (``archive.normalise_lib``), byte-compiled with root-relative paths (and with
+  ``strip``, its ELF files stripped). The key is a hash of every file of the project a build
+  backend may read (``project_digest``: all of them but the outputs, VCS data, virtualenvs,
+  ``node_modules`` and bytecode caches), the interpreter's ABI, ``strip``, SOURCE_DATE_EPOCH
+  (the backend stamps the wheel with it), uv's identity and ``FORMAT``. One edited ``.py``
+  gives another key: the wheel is built again, the dependencies are only linked.
+- **twelve's runtime** (``runtime/<key>/``): ``lib/twelve`` and ``lib/twelve_boot.py``,
+  byte-compiled; the key hashes the runtime's files, the interpreter and ``FORMAT``.
+- **small text results** (``memo/<kind>/<key>``): ``uv export`` of the lock (keyed by the
+  lock and every ``pyproject.toml``/``uv.toml`` of the project) and the SBOM (keyed by all it
+  says): both deterministic functions of their key, written once, read back.
+
+Why a rebuild stays identical: each entry is a pure function of what its key hashes, built in
+a temporary sibling and renamed into place when complete, never written again; what a clean
+build computes, a rebuild links. The hashes of an entry's files are written once
+(``files.json``), so the manifest re-hashes none of them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from twelve.builder import archive, assemble, depcache, deps, elf
+
+FORMAT = 1  # bump when what an entry holds, or how it is made, changes
+Log = Callable[[str], None]
+
+# Never inputs of a wheel: twelve's outputs, version control, environments, caches.
+NOT_SOURCES = frozenset({"_build", ".git", ".hg", ".svn", ".venv", "node_modules",
+                         "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
+                         ".ruff_cache"})
+LOCK_INPUTS = frozenset({"pyproject.toml", "uv.toml", "uv.lock"})
+
+
+def project_digest(root: Path, outputs: Path | None = None) -> dict[str, str]:
+    """relative path → sha256 of every file of the project a build backend may read (and
+    "-> target" for symlinks); ``outputs`` (the release's directory) is left out too."""
+    found: dict[str, str] = {}
+    skip_dir = str(outputs.parent) if outputs is not None else None
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in NOT_SOURCES
+                             and os.path.join(dirpath, d) != skip_dir)
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = "-> " + os.readlink(path)
+            elif name.endswith((".pyc", ".pyo")):
+                continue
+            else:
+                found[rel] = assemble.sha256_file(Path(path))
+    return found
+
+
+def key_of(material: object) -> str:
+    text = json.dumps({"format": FORMAT, "material": material}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def uv_identity() -> list:
+    """uv's path, size and mtime: another uv may export or build differently."""
+    path = deps.uv_binary()
+    st = os.stat(path)
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+# -- text results --------------------------------------------------------------------------------
+
+def recall(cache: Path, kind: str, key: str) -> str | None:
+    try:
+        return (cache / "memo" / kind / key).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def remember(cache: Path, kind: str, key: str, text: str) -> None:
+    """Store ``text`` whole or not at all (a concurrent build writes the same text)."""
+    folder = cache / "memo" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = folder / f".{key}.{os.getpid()}"
+    try:
+        scratch.write_text(text, encoding="utf-8")
+        os.replace(scratch, folder / key)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+# -- entries -------------------------------------------------------------------------------------
+
+def _publish(stage: Path, entry: Path) -> Path:
+    archive.normalise_modes(stage)
+    depcache.write_hashes(stage)
+    try:
+        os.rename(stage, entry)
+    except OSError:
+        if not (entry / depcache.HASHES).is_file():  # not a concurrent build that won
+            raise
+    return entry
+
+
+def _stage(cache: Path, entry: Path) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    depcache.remove_abandoned(cache)
+    stage = cache / f".tmp-{os.getpid()}-{entry.name}"
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "lib").mkdir(parents=True)
+    return stage
+
+
+def runtime_entry(cache: Path, python: str, python_id: str) -> Path:
+    """The cache entry holding ``lib/twelve`` and ``lib/twelve_boot.py``, compiled."""
+    runtime = {rel: digest for rel, digest in
+               project_digest(assemble.RUNTIME_SRC / "runtime").items()}
+    key = key_of({"runtime": runtime, "init": assemble.sha256_file(
+        assemble.RUNTIME_SRC / "__init__.py"), "boot": assemble.BOOT_ENTRY,
+        "python": python_id})
+    entry = cache / "runtime" / key
+    if (entry / depcache.HASHES).is_file():
+        return entry
+    stage = _stage(cache / "runtime", entry)
+    try:
+        lib = stage / "lib"
+        assemble.copy_runtime(lib)
+        _compile(stage, python, [lib / "twelve", lib / "twelve_boot.py"], lambda line: None)
+        return _publish(stage, entry)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+class AppEntry:
+    """The app's cache entry: found at once, or made by a wheel build that runs in its own
+    process while the build links the dependencies (``result()`` waits and installs it)."""
+
+    def __init__(self, cache: Path, project, python: Path, python_id: str, strip: bool,
+                 sources: dict[str, str]) -> None:
+        self.python, self.strip = python, strip
+        self.entry = cache / "app" / key_of({
+            "sources": sources, "python": python_id, "strip": strip, "uv": uv_identity(),
+            "epoch": os.environ.get("SOURCE_DATE_EPOCH")})
+        self.building = self.stage = None
+        if not (self.entry / depcache.HASHES).is_file():
+            self.stage = _stage(cache / "app", self.entry)
+            self.building = deps.AppWheelBuild(project, python, self.stage / "wheel")
+
+    @property
+    def cached(self) -> bool:
+        return self.building is None
+
+    def raise_if_failed(self) -> None:
+        if self.building is not None:
+            self.building.raise_if_failed()
+
+    def result(self, log: Log) -> Path:
+        if self.building is None:
+            return self.entry
+        try:
+            wheel = self.building.result()
+            log(f"* installing {wheel.name}")
+            lib = self.stage / "lib"
+            deps.install_wheel(wheel, lib, self.python)
+            deps.remove_scripts(lib)
+            archive.normalise_lib(lib)
+            files = deps.wheel_files(lib, wheel)
+            _compile(self.stage, str(self.python), files, log)
+            if self.strip:
+                elf.strip_debug_info([p for p in files if p.is_file() and elf.is_elf(p)], log)
+            return _publish(self.stage, self.entry)
+        finally:
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+    def cancel(self) -> None:
+        if self.building is not None:
+            self.building.cancel()
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def app_wheel(entry: Path) -> Path:
+    return next((entry / "wheel").glob("*.whl"))
+
+
+def app_files(entry: Path, lib: Path) -> list[Path]:
+    """The files the app's wheel installed, at their place in ``lib``."""
+    return [lib / p.relative_to(entry / "lib") for p in deps.wheel_files(entry / "lib",
+                                                                        app_wheel(entry))]
+
+
+def _compile(stage: Path, python: str, paths: list[Path], log: Log) -> None:
+    """As a build compiles lib/: hash-based .pyc, paths relative to the release's root."""
+    sources = [p for p in paths if p.is_dir() or p.suffix == ".py"]
+    complaints = assemble.byte_compile(stage, python, paths=sources)
+    if complaints:
+        log("  warning: some files could not be byte-compiled (they stay as source):\n"
+            + "\n".join("    " + line for line in complaints.splitlines()[:10]))
+
+
+def link_entry(entry: Path, lib: Path, known: dict) -> None:
+    """Link an entry's ``lib/`` into the release's, over what is there (as an install
+    would), and note the hashes of its files."""
+    depcache.link_tree(entry / "lib", lib, replace=True)
+    known.update(depcache.known_hashes(entry))
