@@ -4,10 +4,17 @@ build filled, nothing changed), incremental (as warm, after one line was appende
 file of the app), and twelve's variants: with the ``tar`` step, with ``strip = false``, and the
 example's steps as configured (``assets.deploy`` — esbuild and ``twelve digest`` — then
 ``assemble``). The cold build is the warm builds' warm-up.
+
+Beside twelve's rebuilds, their floor in the same run (issue 18): what no rebuild can avoid,
+starting the ``twelve`` command (``twelve --version``) plus hashing the inputs of the build
+(``twelve.builder.layers.project_digest`` of the app, timed inside one process).
 """
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +62,32 @@ def build_series(tool, ws: Workspace, plan: Plan, log, *, app_dir: Path | None =
     series.samples["incremental"] = _repeat(tool, series, env, plan.builds(key, "incremental"),
                                             "incremental", log, ws=ws)
     series.caches = warm_caches
+    if key == "twelve":
+        series.samples["floor"] = rebuild_floor(app_dir, env, max(plan.builds(key, "warm"), 3))
+        log(f"  {tool.label:<28} floor: {series.samples['floor'].median:7.2f} s "
+            "(twelve --version + hashing the inputs)")
     return series
+
+
+HASH_INPUTS = ("import sys, time; from pathlib import Path; "
+               "from twelve.builder import layers; t = time.perf_counter(); "
+               "layers.project_digest(Path(sys.argv[1]).resolve()); "
+               "print(time.perf_counter() - t)")
+
+
+def rebuild_floor(app_dir: Path, env: dict, reps: int) -> Sample:
+    """``reps`` times: the wall time of ``twelve --version`` plus that of hashing the app's
+    inputs (in-process, the interpreter's start counted once, in the first)."""
+    floor = Sample("s")
+    for _ in range(reps):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "twelve", "--version"], env=env, check=True,
+                       capture_output=True)
+        version = time.perf_counter() - started
+        hashing = subprocess.run([sys.executable, "-c", HASH_INPUTS, str(app_dir)], env=env,
+                                 check=True, capture_output=True, text=True)
+        floor.values.append(version + float(hashing.stdout.strip()))
+    return floor
 
 
 def _repeat(tool, series: Series, env: dict, reps: int, kind: str, log,

@@ -95,8 +95,8 @@ def _sample(*values, unit="s"):
 
 
 def synthetic_results() -> dict:
-    build = {"twelve": {"label": "twelve", "cold": _sample(10.0), "warm": _sample(1.0, 1.2),
-                        "incremental": _sample(3.0)},
+    build = {"twelve": {"label": "twelve", "cold": _sample(10.0), "warm": _sample(0.4, 0.5),
+                        "incremental": _sample(3.0), "floor": _sample(0.1, 0.12)},
              "pyinstaller": {"label": "PyInstaller (onedir)", "cold": _sample(60.0),
                              "warm": _sample(50.0), "incremental": _sample(50.0)}}
     return {
@@ -131,8 +131,10 @@ def synthetic_results() -> dict:
 def test_targets_are_evaluated_met_or_not_or_not_measured():
     rows = {t["key"]: t for t in targets.evaluate(synthetic_results())}
     assert len(rows) == len(targets.TARGETS)
-    assert rows["warm"]["met"] is True and rows["warm"]["measured"] == pytest.approx(1.1)
-    assert rows["warm_x"]["measured"] == pytest.approx(50 / 1.1)
+    assert rows["warm"]["met"] is True and rows["warm"]["measured"] == pytest.approx(0.45)
+    assert rows["warm"]["floor"] == pytest.approx(0.11)  # the same run's floor, beside it
+    assert rows["warm"]["target"] == "warm rebuild ≤ 0.5 s (floor 0.11 s)"
+    assert rows["warm_x"]["measured"] == pytest.approx(50 / 0.45)
     assert rows["incremental"]["met"] is False
     assert rows["size_share"]["measured"] == pytest.approx(40 / 90)
     assert rows["pid"]["met"] is False and rows["rpc"]["met"] is True
@@ -150,7 +152,7 @@ def test_report_renders_every_section_and_names_missed_targets():
     for heading in ("## twelve's targets", "## Headline", "## Build", "## Size",
                     "## Launch", "## Control", "## Serving", "## Memory", "## Machine"):
         assert heading in text
-    assert "**incremental rebuild ≤ 2 s** — measured 3.00 s" in text
+    assert "**incremental rebuild ≤ 0.6 s (floor 0.11 s)** — measured 3.00 s" in text
     assert "pex: not installed" in text and "`make bench`" in text
 
 
@@ -159,12 +161,12 @@ def test_diff_of_two_runs_lists_every_target_before_and_after(tmp_path):
     import json
 
     old, new = synthetic_results(), synthetic_results()
-    new["build"]["twelve"]["incremental"] = _sample(1.5)
+    new["build"]["twelve"]["incremental"] = _sample(0.5)
     for results, name in ((old, "old.json"), (new, "new.json")):
         results["targets"] = targets.evaluate(results)
         (tmp_path / name).write_text(json.dumps(results))
     text = compare(tmp_path / "old.json", tmp_path / "new.json")
     assert text.index("before:") < text.index("after:")
-    line = next(ln for ln in text.splitlines() if "incremental rebuild ≤ 2 s" in ln)
-    assert "3.00 s" in line and "1.50 s" in line and "NOT → met" in line
+    line = next(ln for ln in text.splitlines() if "incremental rebuild ≤ 0.6 s" in ln)
+    assert "3.00 s" in line and "500 ms" in line and "NOT → met" in line
     assert sum("→" in ln for ln in text.splitlines()) >= len(targets.TARGETS)
