@@ -274,6 +274,9 @@ class Project:
     groups: tuple[str, ...] = ()  # [dependency-groups] the release includes
     group_dependencies: tuple[str, ...] = ()  # their requirements, include-group followed
     build_backend: str | None = None  # [build-system].build-backend; None without the table
+    # [build-system].requires, when a build environment made once may build the wheel: None
+    # without the table, or with a backend-path (an in-tree backend), or requires not a list
+    build_requires: tuple[str, ...] | None = None
     tool_tables: tuple[str, ...] = ()  # the [tool.*] tables pyproject.toml has ("setuptools"...)
     secret_guard_allow: tuple[str, ...] = field(default=())
     python: str | None = None  # "3.12" or an interpreter's path; None: the builder's own
@@ -364,6 +367,7 @@ def _build_project(root: Path, meta: dict, values: dict, problems: list[str],
         package=(values["package"] if values["package"] is not None
                  else meta["build_backend"] is not None),
         groups=tuple(values["groups"]), build_backend=meta["build_backend"],
+        build_requires=meta["build_requires"],
         group_dependencies=tuple(meta["group_dependencies"]),
         tool_tables=tuple(sorted(meta["tool_tables"])),
         secret_guard_allow=tuple(values["secret_guard_allow"]), python=values["python"],
@@ -383,6 +387,15 @@ def _read_toml(path: Path) -> dict:
                            hint="Fix the syntax at the position shown.") from None
 
 
+def _build_requires(build_system) -> tuple[str, ...] | None:
+    if not isinstance(build_system, dict) or "backend-path" in build_system:
+        return None
+    requires = build_system.get("requires")
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        return None
+    return tuple(requires)
+
+
 def _read_project_table(data: dict, problems: list[str]) -> dict:
     project = data.get("project")
     if not isinstance(project, dict):
@@ -394,6 +407,7 @@ def _read_project_table(data: dict, problems: list[str]) -> dict:
             "requires_python": project.get("requires-python"),
             "build_backend": (build_system.get("build-backend", "setuptools.build_meta:__legacy__")
                               if isinstance(build_system, dict) else None),
+            "build_requires": _build_requires(build_system),
             "dependency_groups": data.get("dependency-groups", {}),
             "tool_tables": [k for k in tools] if isinstance(tools := data.get("tool"), dict)
             else []}

@@ -124,13 +124,18 @@ class AppWheelBuild:
            "with no package of its own needs no [build-system] (or set "
            "tool.twelve.package = false).")
 
-    def __init__(self, project: Project, python: Path, out_dir: Path) -> None:
+    def __init__(self, project: Project, python: Path, out_dir: Path,
+                 environment: Path | None = None) -> None:
+        """``environment``: a virtualenv that holds the build requirements (made once,
+        ``layers.build_environment``), used as is; else uv makes an isolated one."""
         self.name, self.out_dir = project.dist_name, out_dir
         self.output = tempfile.TemporaryFile(mode="w+")  # not a pipe: nothing can block on it
+        isolation = ["--python", str(python)] if environment is None else [
+            "--no-build-isolation", "--python", str(environment / "bin" / "python")]
         self.proc = subprocess.Popen(
             # No --quiet: it would hide the backend's own error lines, which a failure shows.
-            [uv_binary(), "build", "--wheel", "--out-dir", str(out_dir), "--python",
-             str(python), str(project.root)],
+            [uv_binary(), "build", "--wheel", "--out-dir", str(out_dir), *isolation,
+             str(project.root)],
             cwd=project.root, env=uv_environ(), text=True, stdin=subprocess.DEVNULL,
             stdout=self.output, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own group: cancel() stops the backend it runs too

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from twelve.builder import archive, assemble, depcache, deps, elf
+from twelve.errors import BuildError
 
 FORMAT = 1  # bump when what an entry holds, or how it is made, changes
 Log = Callable[[str], None]
@@ -144,7 +145,7 @@ class AppEntry:
     process while the build links the dependencies (``result()`` waits and installs it)."""
 
     def __init__(self, cache: Path, project, python: Path, python_id: str, strip: bool,
-                 sources: dict[str, str]) -> None:
+                 sources: dict[str, str], host: Path) -> None:
         self.python, self.strip = python, strip
         self.entry = cache / "app" / key_of({
             "sources": sources, "python": python_id, "strip": strip, "uv": uv_identity(),
@@ -152,21 +153,35 @@ class AppEntry:
         self.building = self.stage = None
         if not (self.entry / depcache.HASHES).is_file():
             self.stage = _stage(cache / "app", self.entry)
-            self.building = deps.AppWheelBuild(project, python, self.stage / "wheel")
+            self.project, self.environment = project, build_environment(cache, project, host)
+            self.building = deps.AppWheelBuild(project, python, self.stage / "wheel",
+                                               self.environment)
 
     @property
     def cached(self) -> bool:
         return self.building is None
 
     def raise_if_failed(self) -> None:
-        if self.building is not None:
-            self.building.raise_if_failed()
+        if self.building is not None and self.environment is None:
+            self.building.raise_if_failed()  # else result() tries an isolated build first
+
+    def _wheel(self) -> Path:
+        try:
+            return self.building.result()
+        except BuildError:
+            if self.environment is None:
+                raise
+        # A backend may ask for more than requires at build time (get_requires_for_build_wheel),
+        # which only uv's isolated build installs: it also gives the error worth showing.
+        shutil.rmtree(self.stage / "wheel", ignore_errors=True)
+        self.building = deps.AppWheelBuild(self.project, self.python, self.stage / "wheel")
+        return self.building.result()
 
     def result(self, log: Log) -> Path:
         if self.building is None:
             return self.entry
         try:
-            wheel = self.building.result()
+            wheel = self._wheel()
             log(f"* installing {wheel.name}")
             lib = self.stage / "lib"
             deps.install_wheel(wheel, lib, self.python)
@@ -184,6 +199,54 @@ class AppEntry:
         if self.building is not None:
             self.building.cancel()
             shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def build_environment(cache: Path, project, host: Path) -> Path | None:
+    """A virtualenv of ``host`` (the interpreter the release bundles a copy of) holding the
+    project's ``[build-system].requires``, made once per requirements, interpreter and uv, so
+    that a changed app builds its wheel without uv making an isolated environment each time
+    (the same backend versions give the same wheel). None when the project cannot use one (no
+    requires, an in-tree backend) or when making it fails: uv's isolated build then runs, and
+    says what is wrong."""
+    if project.build_requires is None:
+        return None
+    st = os.stat(host)
+    env = cache / "build-env" / key_of({"requires": list(project.build_requires),
+                                        "python": [str(host), st.st_size, st.st_mtime_ns],
+                                        "uv": uv_identity()})
+    if (env / READY).is_file():
+        return env
+    (cache / "build-env").mkdir(parents=True, exist_ok=True)
+    depcache.remove_abandoned(cache / "build-env")
+    stage = cache / "build-env" / f".tmp-{os.getpid()}-{env.name}"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        made = _make_environment(stage, host, project.build_requires)
+        if made:
+            (stage / READY).write_text("")
+            try:
+                os.rename(stage, env)  # a venv runs from any path: its python is a symlink
+            except OSError:
+                if not (env / READY).is_file():
+                    return None
+        return env if made else None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+READY = ".twelve-ready"  # marker: the environment is complete
+
+
+def _make_environment(stage: Path, host: Path, requires: tuple[str, ...]) -> bool:
+    import subprocess
+
+    commands = [[deps.uv_binary(), "venv", "--quiet", "--python", str(host), str(stage)]]
+    if requires:
+        commands.append([deps.uv_binary(), "pip", "install", "--quiet", "--python",
+                         str(stage / "bin" / "python"), *requires])
+    return all(subprocess.run(command, env=deps.uv_environ(), capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+               for command in commands)
 
 
 def app_wheel(entry: Path) -> Path:

@@ -266,7 +266,7 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
                                       sources, before_install=lambda: None)
         return deps.installed_packages(lib, pinned, None), []
     app = layers.AppEntry(cache_root(), project, python, _python_id(release, info),
-                          project.strip, sources)
+                          project.strip, sources, Path(release.python.executable))
     if not app.cached:
         log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
     try:
