@@ -122,12 +122,12 @@ def known_hashes(tree: Path) -> dict[tuple[int, int], str]:
 
 
 def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset(),
-              replace: bool = False) -> None:
+              replace: bool = False, copy: bool = False) -> None:
     """Recreate ``source`` at ``dest`` with hard links to its files (copies across file
-    systems); directories and symlinks are made anew. ``skip``: top-level names left out.
-    ``replace``: a file already at ``dest`` is unlinked first (as an install overwrites it),
-    never written into: it may be linked from another cache."""
-    link = os.link
+    systems, or with ``copy``); directories and symlinks are made anew. ``skip``: top-level
+    names left out. ``replace``: a file already at ``dest`` is unlinked first (as an install
+    overwrites it), never written into: it may be linked from another cache."""
+    link = _copy if copy else os.link
     for dirpath, dirnames, filenames in os.walk(source):
         rel = os.path.relpath(dirpath, source)
         target = dest if rel == "." else dest / rel

@@ -1,9 +1,9 @@
-"""The release's own parts of ``lib/``, built once per content and linked into every rebuild.
+"""The release's own parts of ``lib/``, built once per content and copied into every rebuild.
 
 A rebuild with nothing changed must cost little more than hashing its inputs, and still give
 the very bytes a clean build gives. So each part of ``lib/`` that is not a locked dependency
-(those are ``depcache``'s) is made once per *content* into a cache entry, and every build links
-the entry into its staging tree, as the dependencies are:
+(those are ``depcache``'s, linked) is made once per *content* into a cache entry, and every
+build copies the entry into its staging tree:
 
 - **the app** (``app/<key>/``): its wheel (``uv build``), installed into an empty ``lib/``,
   normalised (``archive.normalise_lib``), byte-compiled with root-relative paths (and with
@@ -20,8 +20,8 @@ the entry into its staging tree, as the dependencies are:
 
 Why a rebuild stays identical: each entry is a pure function of what its key hashes, built in
 a temporary sibling and renamed into place when complete, never written again; what a clean
-build computes, a rebuild links. The hashes of an entry's files are written once
-(``files.json``), so the manifest re-hashes none of them.
+build computes, a rebuild copies (``copy_entry``: a step after ``assemble`` may write into the
+app's files in place, which must not reach the cache).
 """
 from __future__ import annotations
 
@@ -268,8 +268,9 @@ def _compile(stage: Path, python: str, paths: list[Path], log: Log) -> None:
             + "\n".join("    " + line for line in complaints.splitlines()[:10]))
 
 
-def link_entry(entry: Path, lib: Path, known: dict) -> None:
-    """Link an entry's ``lib/`` into the release's, over what is there (as an install
-    would), and note the hashes of its files."""
-    depcache.link_tree(entry / "lib", lib, replace=True)
-    known.update(depcache.known_hashes(entry))
+def copy_entry(entry: Path, lib: Path) -> None:
+    """Copy an entry's ``lib/`` into the release's, over what is there (as an install would).
+    Copied, not linked: these are the files a step after ``assemble`` may write into in
+    place (the app's own, twelve's runtime), and a few hundred small files cost milliseconds
+    (the manifest hashes them again); the cache entry must stay as it was made."""
+    depcache.link_tree(entry / "lib", lib, replace=True, copy=True)

@@ -204,8 +204,8 @@ def assemble_release(release: Release, log: Log) -> Release:
         packages, app_files = install_dependencies(release, Path(python), info, lib,
                                                    Path(work), known, log)
     with _phase("runtime"):  # compiled once per twelve and interpreter (layers.runtime_entry)
-        layers.link_entry(layers.runtime_entry(cache_root(), python, _python_id(release, info)),
-                          lib, known)
+        layers.copy_entry(layers.runtime_entry(cache_root(), python, _python_id(release, info)),
+                          lib)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
@@ -277,9 +277,9 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     except BaseException:
         app.cancel()
         raise
-    log(f"* linking {project.dist_name} {project.version}"
+    log(f"* copying {project.dist_name} {project.version}"
         + (" (unchanged since it was built)" if app.cached else ""))
-    layers.link_entry(entry, lib, known)
+    layers.copy_entry(entry, lib)
     wheel = layers.app_wheel(entry)
     return deps.installed_packages(lib, pinned, wheel), layers.app_files(entry, lib)
 
