@@ -128,3 +128,20 @@ def test_the_installed_wheel_is_hashed_not_every_file_of_the_version(tmp_path):
     hashes = {c["name"]: [h["content"] for h in c.get("hashes", [])] for c in doc["components"]}
     assert hashes["MarkupSafe"] == ["3" * 64]
     assert hashes["other"] == ["1" * 64, "2" * 64], "not in uv.lock: every pinned hash"
+
+
+def test_a_remembered_document_gives_what_a_fresh_render_gives(tmp_path):
+    """With a cache the app's own wheel hash is written into a remembered document: byte for
+    byte the document rendered from scratch, for each new hash of the app."""
+    cache = tmp_path / "cache"
+    for n, digit in enumerate("4567"):
+        app = Package("hello", "0.1.0", (f"sha256:{digit * 64}",), None)
+        packages = [p for p in PACKAGES if p.name != "hello"] + [app]
+        fresh = staging_release(tmp_path / f"fresh{n}")
+        sbom.write_sbom(fresh, INFO, "3.11.7", packages, None)
+        cached = staging_release(tmp_path / f"cached{n}")
+        sbom.write_sbom(cached, INFO, "3.11.7", packages, None, cache)
+        expected = (fresh.version_dir / "sbom.cdx.json").read_text()
+        assert (cached.version_dir / "sbom.cdx.json").read_text() == expected
+        assert f'"content": "{digit * 64}"' in expected
+    assert len(list((cache / "memo" / "sbom").iterdir())) == 1, "one for every app hash"

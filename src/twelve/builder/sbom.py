@@ -39,16 +39,51 @@ def write_sbom(release: Release, info: Interpreter | None, python_version: str,
                packages: list[Package], epoch: int | None, cache: Path | None = None) -> Path:
     """Write the SBOM into releases/VSN of the staging release; return its path. With a
     ``cache``, a document made before from the same inputs (``inputs``) is written again
-    rather than made anew: it is a pure function of them."""
+    rather than made anew: it is a pure function of them. The app's own wheel changes with
+    every edit of its code, so the document is remembered with a stand-in for that one hash,
+    which is then written in (and the serial number, a digest of the document, made anew):
+    an edit does not pay for rendering the whole document again."""
     path = release.version_dir / FILE_NAME
-    key = layers.key_of(inputs(release, info, python_version, packages, epoch))
-    text = layers.recall(cache, "sbom", key) if cache is not None else None
-    if text is None:
+    if cache is None:
         text = render(make_bom(release, info, python_version, packages, epoch))
-        if cache is not None:
+    else:
+        own = _own_wheel(release, packages)
+        if own is not None:
+            packages = [Package(p.name, p.version, (STAND_IN,), p.license)
+                        if p is own else p for p in packages]
+        key = layers.key_of(inputs(release, info, python_version, packages, epoch))
+        text = layers.recall(cache, "sbom", key)
+        if text is None:
+            text = render(make_bom(release, info, python_version, packages, epoch))
             layers.remember(cache, "sbom", key, text)
+        if own is not None:
+            text = _with_serial(text.replace(_content(STAND_IN), _content(own.hashes[0])))
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# Stands for the app's wheel hash in a remembered document: a digest no file has.
+STAND_IN = "sha256:" + hashlib.sha256(b"twelve: the app's own wheel").hexdigest()
+
+
+def _own_wheel(release: Release, packages: list[Package]) -> Package | None:
+    """The app's own distribution, hashed by its one wheel (not a locked package)."""
+    own = [p for p in packages if normalise(p.name) == normalise(release.name)]
+    return own[0] if len(own) == 1 and len(own[0].hashes) == 1 else None
+
+
+def _content(pinned: str) -> str:
+    return '"content": "' + pinned.partition(":")[2] + '"'
+
+
+def _with_serial(text: str) -> str:
+    """The document with the serial number ``render`` gives it: a UUIDv5 of the document as
+    written with the nil serial number."""
+    start = text.index('"serialNumber": "urn:uuid:') + len('"serialNumber": "urn:uuid:')
+    end = text.index('"', start)
+    draft = text[:start] + str(uuid.UUID(int=0)) + text[end:]
+    serial = uuid.uuid5(SERIAL_NAMESPACE, draft.removesuffix("\n"))
+    return text[:start] + str(serial) + text[end:]
 
 
 def render(bom) -> str:
