@@ -108,39 +108,50 @@ def finish(sock: socket.socket, adopt=None) -> int:
 def wait_taken(sock: socket.socket, timeout: float) -> bool:
     """Wait (bounded) until the backlog is empty, for a server that keeps accepting meanwhile
     and whose accept loop twelve cannot reach (granian's)."""
-    deadline = time.monotonic() + timeout
-    while queued(sock):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.002)
-    return True
+    return _until(lambda: not queued(sock), timeout, 0.002)
+
+
+def socket_fds() -> dict[int, str]:
+    """This process's descriptors that are sockets, each with its ``socket:[INODE]`` (none
+    where /proc/self/fd is missing)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return {}
+    found = {}
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor among them)
+        if target.startswith("socket:"):
+            found[int(name)] = target
+    return found
 
 
 def copies(sock: socket.socket) -> int:
     """How many descriptors of this process refer to the socket (0 where /proc is missing)."""
     try:
-        inode = os.fstat(sock.fileno()).st_ino
-        names = os.listdir("/proc/self/fd")
+        target = f"socket:[{os.fstat(sock.fileno()).st_ino}]"
     except OSError:
         return 0
-    count = 0
-    for name in names:
-        try:
-            count += os.readlink(f"/proc/self/fd/{name}") == f"socket:[{inode}]"
-        except OSError:
-            continue
-    return count
+    return sum(found == target for found in socket_fds().values())
 
 
 def wait_closed_copy(sock: socket.socket, before: int, timeout: float) -> bool:
     """Wait (bounded) until this process holds fewer copies of the socket than ``before``: a
     server closing its own once its accept loop has stopped."""
+    return before > 0 and _until(lambda: copies(sock) < before, timeout, 0.005)
+
+
+def _until(done, timeout: float, poll: float) -> bool:
+    """Poll ``done()`` until it is true (True) or ``timeout`` seconds have passed (False)."""
     deadline = time.monotonic() + timeout
-    while copies(sock) >= before > 0:
+    while not done():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.005)
-    return before > 0
+        time.sleep(poll)
+    return True
 
 
 def take(sock: socket.socket) -> list:
@@ -151,9 +162,9 @@ def take(sock: socket.socket) -> list:
         while True:
             try:
                 taken.append(mine.accept())
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return taken
-            except OSError:  # EINVAL: it no longer listens
+            except ConnectionAbortedError:
+                continue  # that one was reset while it waited; the next may not be
+            except OSError:  # EAGAIN: nothing more waits; EINVAL: it no longer listens
                 return taken
 
 

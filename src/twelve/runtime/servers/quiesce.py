@@ -38,6 +38,8 @@ import termios
 import time
 from collections.abc import Callable, Iterator
 
+from twelve.runtime.process import closing
+
 SETTLE_TIMEOUT = 1.0  # seconds a drain waits, at most, for accepted connections to be read
 POLL = 0.01
 CALM_POLLS = 2  # consecutive polls with nothing unread: a request read is being served by then
@@ -57,8 +59,6 @@ async def finish_asyncio(servers, sock: socket.socket) -> None:
     accept, it serves what waits in the backlog through the servers' own protocol and ends the
     listening (process.closing). uvloop's servers keep their factory out of reach: there, the
     listening ends only when nothing waits."""
-    from twelve.runtime.process import closing
-
     factory = next((getattr(s, "_protocol_factory", None) for s in servers), None)
     taken: list[socket.socket] = []
     closing.finish(sock, None if factory is None else lambda conn, addr: taken.append(conn))
@@ -96,14 +96,14 @@ def unread_connections(local) -> int:
     request a moment after connect() returns, longer on a busy machine, and a draining server
     closes that connection as idle (0 where /proc/self/fd is missing)."""
     count = 0
-    for fd in _socket_fds():
+    for fd in closing.socket_fds():
         try:
             sock = socket.socket(fileno=fd)
         except OSError:
             continue  # closed meanwhile
         try:
             if (sock.type == socket.SOCK_STREAM and endpoint(sock) == local
-                    and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                    and not closing.listening(sock)):
                 pending = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
                 count += struct.unpack("i", pending)[0] > 0 or _nothing_received(sock)
         except OSError:
@@ -125,21 +125,6 @@ def _nothing_received(sock: socket.socket) -> bool:
     if len(info) < _TCPI_BYTES_RECEIVED + 8:
         return False  # a kernel without the field: unknown, as before
     return struct.unpack_from("=Q", info, _TCPI_BYTES_RECEIVED)[0] == 0
-
-
-def _socket_fds() -> list[int]:
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return []
-    fds = []
-    for name in names:
-        try:
-            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                fds.append(int(name))
-        except OSError:
-            continue
-    return fds
 
 
 # machine → (AUDIT_ARCH_*, syscall numbers of accept and accept4, of seccomp)
