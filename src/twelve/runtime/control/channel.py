@@ -22,11 +22,13 @@ never lock out `stop`; what runs long (rpc, consoles) is bounded by the session,
 from __future__ import annotations
 
 import _socket  # the client's socket: socket.py converts its constants to enums on import
+import functools
 import json
 import os
 import stat
 import struct
 import time
+from _operator import _compare_digest  # hmac.compare_digest, without importing hmac
 from pathlib import Path
 
 from twelve.runtime.errors import NOT_RUNNING, TwelveError
@@ -156,26 +158,16 @@ def hmac_sha256(key: bytes, message: bytes) -> str:
 _BLOCK = 64  # SHA-256's block size
 
 
-_SHA256: list = []  # the constructor, once found
-
-
+@functools.cache  # a failed import is not remembered: look once per process
 def _sha256():
-    if not _SHA256:
+    try:
+        from _sha2 import sha256  # CPython ≥ 3.12
+    except ImportError:
         try:
-            from _sha2 import sha256  # CPython ≥ 3.12
+            from _sha256 import sha256  # CPython 3.11
         except ImportError:
-            try:
-                from _sha256 import sha256  # CPython 3.11
-            except ImportError:
-                from hashlib import sha256
-        _SHA256.append(sha256)
-    return _SHA256[0]
-
-
-def _same(a: bytes, b: bytes) -> bool:
-    """Constant-time comparison (hmac.compare_digest's, without importing hmac)."""
-    from _operator import _compare_digest
-    return _compare_digest(a, b)
+            from hashlib import sha256
+    return sha256
 
 
 # -- framing ----------------------------------------------------------------------------------
@@ -348,7 +340,7 @@ class ControlServer:
         if not (_is_hex(theirs, NONCE_HEX) and _is_hex(proof, 64)):
             raise ProtocolError("bad handshake")
         expected = _proof(self.cookie, b"client", nonce, theirs)
-        if not _same(expected.encode(), proof.encode()):
+        if not _compare_digest(expected.encode(), proof.encode()):
             send(conn, {"error": "authentication failed"})
             return False
         send(conn, {"ok": True, "proof": _proof(self.cookie, b"server", theirs, nonce),
@@ -512,6 +504,6 @@ def _handshake(sock: socket.socket, cookie: bytes) -> dict:
                                 "RELEASE_COOKIE and RELEASE_TMP (run/COOKIE).")
     expected = _proof(cookie, b"server", mine, hello["nonce"])
     proof = answer.get("proof")
-    if not (_is_hex(proof, 64) and _same(expected.encode(), proof.encode())):
+    if not (_is_hex(proof, 64) and _compare_digest(expected.encode(), proof.encode())):
         raise ControlError("authentication failed: the node did not prove it knows the cookie")
     return answer
