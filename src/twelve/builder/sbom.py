@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import tomllib
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from email.parser import HeaderParser
 from pathlib import Path
@@ -49,8 +49,7 @@ def write_sbom(release: Release, info: Interpreter | None, python_version: str,
     else:
         own = _own_wheel(release, packages)
         if own is not None:
-            packages = [Package(p.name, p.version, (STAND_IN,), p.license)
-                        if p is own else p for p in packages]
+            packages = [replace(p, hashes=(STAND_IN,)) if p is own else p for p in packages]
         key = layers.key_of(inputs(release, info, python_version, packages, epoch))
         text = layers.recall(cache, "sbom", key)
         if text is None:
@@ -76,10 +75,13 @@ def _content(pinned: str) -> str:
     return '"content": "' + pinned.partition(":")[2] + '"'
 
 
+_SERIAL = '"serialNumber": "urn:uuid:'
+
+
 def _with_serial(text: str) -> str:
-    """The document with the serial number ``render`` gives it: a UUIDv5 of the document as
-    written with the nil serial number."""
-    start = text.index('"serialNumber": "urn:uuid:') + len('"serialNumber": "urn:uuid:')
+    """The document with its serial number: a UUIDv5 of the document as written with the nil
+    serial number (so the number names the content, and the same content the same number)."""
+    start = text.index(_SERIAL) + len(_SERIAL)
     end = text.index('"', start)
     draft = text[:start] + str(uuid.UUID(int=0)) + text[end:]
     serial = uuid.uuid5(SERIAL_NAMESPACE, draft.removesuffix("\n"))
@@ -87,13 +89,12 @@ def _with_serial(text: str) -> str:
 
 
 def render(bom) -> str:
+    """The document, its serial number naming its content (``_with_serial``): written once
+    with the nil serial number, which is then replaced."""
     from cyclonedx.output.json import JsonV1Dot6
 
-    # The serial number names this content: a UUIDv5 of the document without it.
     bom.serial_number = uuid.UUID(int=0)
-    draft = JsonV1Dot6(bom).output_as_string(indent=2)
-    bom.serial_number = uuid.uuid5(SERIAL_NAMESPACE, draft)
-    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+    return _with_serial(JsonV1Dot6(bom).output_as_string(indent=2) + "\n")
 
 
 def inputs(release: Release, info: Interpreter | None, python_version: str,
