@@ -2,10 +2,10 @@
 
 waitress has no graceful stop of its own, so the loop is driven here: on SIGTERM the listening
 dispatcher closes (on a stop, the last worker first takes what waits in the node's backlog and
-ends the listening, twelve.runtime.process.closing; on a restart it stays open), busy connections finish their requests, idle
-keep-alive connections close once quiet for a moment with nothing unread (a
-request already on its way is served, not reset), and the worker waits for them up to the
-graceful timeout.
+ends the listening, twelve.runtime.process.closing; on a restart it stays open), busy
+connections finish their requests, idle keep-alive connections close once quiet for a moment
+with nothing unread (a request already on its way is served, not reset), and the worker waits
+for them up to the graceful timeout.
 """
 from __future__ import annotations
 
