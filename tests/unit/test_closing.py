@@ -106,3 +106,18 @@ def test_copies_count_this_process_descriptors(listener):
     os.close(fd)
     assert closing.wait_closed_copy(listener, before + 1, timeout=1)
     assert not closing.wait_closed_copy(listener, before, timeout=0.05)
+
+
+def test_finish_may_wait_for_a_worker_that_exits_without_finishing(listener, page):
+    """A granian worker can exit before its own finish runs: the one still serving, asked to
+    wait, ends the listening once that worker is gone."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    try:
+        closing.started(other.pid)
+        closing.mark_stopping()
+        assert closing.finish(listener) == 0 and closing.listening(listener), "not alone yet"
+        closing.finish(listener, wait=10)
+        assert not closing.listening(listener)
+    finally:
+        other.kill()
+        other.wait()

@@ -88,12 +88,14 @@ def alone() -> bool:
     return not any(holder and holder != me and pids.alive(holder) for holder in _slots())
 
 
-def finish(sock: socket.socket, adopt=None) -> int:
+def finish(sock: socket.socket, adopt=None, wait: float = 0.0) -> int:
     """A worker that stopped accepting: if the node stops and no other worker accepts, take
     what waits in the backlog, give each connection to ``adopt(conn, addr)`` (the server's own
     way to serve an accepted connection), and end the listening. How many were taken. A server
-    that cannot adopt (None) ends the listening only when nothing waits."""
-    last = stopped_accepting()
+    that cannot adopt (None) ends the listening only when nothing waits. ``wait``: how long to
+    wait for the other workers to stop accepting or die, for a server whose workers may exit
+    before their own ``finish`` ran (granian's exit as soon as their drain ends)."""
+    last = stopped_accepting() or (wait > 0 and _until(alone, wait, 0.005))
     if not (last and stopping()):
         return 0
     taken = take(sock) if adopt is not None else []

@@ -196,19 +196,21 @@ def stop_accepting_first(install, sock):
     local = quiesce.endpoint(sock)
 
     def drain() -> None:
+        copies = closing.copies(sock)  # granian's own among them while its accept loop runs
         if closing.stopping() and closing.alone():
             closing.wait_taken(sock, quiesce.SETTLE_TIMEOUT)  # by granian's own accept loop
         if quiesce.forbid_accept():
             for pause in quiesce.settle(local):
                 if state["set"]:
-                    return
+                    break  # a second signal: granian drains now
                 time.sleep(pause)
-        copies = closing.copies(sock)
         set_once()
         # granian's accept loop spins on a socket that no longer listens: end the listening
-        # only once the loop has stopped, which closes granian's copy of the socket
+        # only once the loop has stopped, which closes granian's copy of the socket. A forced
+        # drain ends this way too. An idle worker exits as soon as granian has the signal,
+        # maybe before it gets here: the one still serving waits (bounded) for it to be gone.
         if closing.wait_closed_copy(sock, copies, quiesce.SETTLE_TIMEOUT):
-            closing.finish(sock)
+            closing.finish(sock, wait=quiesce.SETTLE_TIMEOUT)
 
     def handler(signum, frame=None) -> None:
         if state["draining"]:
