@@ -27,7 +27,7 @@ def server(tmp_path):
             channel.send(conn, {"echo": message})
             message = channel.recv(conn)
 
-    path = channel.make_run_dir(tmp_path) / "web.sock"
+    path = Path(channel.make_run_dir(tmp_path), "web.sock")
     srv = channel.ControlServer(path, b"right-cookie", handle, lambda: {"pid": 1234}).start()
     yield srv, handled
     srv.close()
@@ -50,7 +50,7 @@ def test_wrong_cookie_fails_both_ways(server):
 
 
 def test_not_running_and_stale_socket(tmp_path):
-    path = channel.make_run_dir(tmp_path) / "web.sock"
+    path = Path(channel.make_run_dir(tmp_path), "web.sock")
     with pytest.raises(channel.NotRunning, match="hello is not running") as info:
         channel.connect(path, b"c", name="hello")
     assert info.value.exit_code == 3
@@ -187,7 +187,7 @@ def test_an_authenticated_connection_without_a_request_is_closed(server, monkeyp
 def test_a_full_backlog_is_waited_for_not_a_traceback(tmp_path, monkeypatch):
     # A node that accepts nothing (busy, or flooded): its listen backlog fills, and a client's
     # connect() with a timeout would fail at once with EAGAIN (BlockingIOError).
-    path = channel.make_run_dir(tmp_path) / "web.sock"
+    path = Path(channel.make_run_dir(tmp_path), "web.sock")
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(path))
     listener.listen(0)
@@ -219,7 +219,7 @@ def test_a_full_backlog_is_waited_for_not_a_traceback(tmp_path, monkeypatch):
 
 def test_long_socket_paths_work(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
-    path = channel.make_run_dir(deep) / "web.sock"
+    path = Path(channel.make_run_dir(deep), "web.sock")
     assert len(str(path)) > 108
     srv = channel.ControlServer(path, b"c", lambda conn, request: None, lambda: {"pid": 1}).start()
     try:
@@ -360,7 +360,7 @@ def test_a_non_root_node_gets_the_error_not_a_traceback():
 def test_pid_and_lock_files_do_not_follow_symlinks(tmp_path):
     from twelve.runtime.process import node
 
-    run = channel.make_run_dir(tmp_path)
+    run = Path(channel.make_run_dir(tmp_path))
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     (run / "web.pid").symlink_to(victim)

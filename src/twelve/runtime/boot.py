@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from twelve.runtime.errors import TwelveError
 
@@ -20,7 +19,8 @@ def isolate_sys_path(lib: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    isolate_sys_path(str(Path(__file__).resolve().parents[2]))
+    isolate_sys_path(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.realpath(__file__)))))  # lib/ of lib/twelve/runtime/boot.py
     from twelve.runtime import commands
     from twelve.runtime.process import notify
 

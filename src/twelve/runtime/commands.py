@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import namedtuple
 
 from twelve.runtime.errors import CONFIG, ERROR, NOT_RUNNING, OK, STOPPING, USAGE, UsageError
 from twelve.runtime.release import check_python, release_from_environ
 
-# name, args, summary, run(release, args) -> exit code; env_file: the command evaluates the
-# runtime config, so it takes --env-file. A namedtuple, not a dataclass: the control commands
-# are timed in milliseconds and dataclasses costs several to import.
-Command = namedtuple("Command", "name args summary run env_file", defaults=(False,))
+class Command:
+    """name, args, summary, run(release, args) -> exit code; env_file: the command evaluates
+    the runtime config, so it takes --env-file. A plain class: the control commands are timed
+    in milliseconds, and dataclasses or collections (namedtuple) cost several to import."""
+
+    __slots__ = ("name", "args", "summary", "run", "env_file")
+
+    def __init__(self, name: str, args: str, summary: str, run, env_file: bool = False) -> None:
+        self.name, self.args, self.summary, self.run = name, args, summary, run
+        self.env_file = env_file
+
+    def __repr__(self) -> str:
+        return f"Command({self.name!r})"
 ENV_FILE_OPTION = "--env-file"
 
 

@@ -9,9 +9,10 @@ imports Django itself.
 from __future__ import annotations
 
 import importlib
-import json
+import os
 import sys
 
+from twelve.runtime import jsonc
 from twelve.runtime.config import store as runtime_config
 from twelve.runtime.errors import ERROR, OK, BootError
 
@@ -25,9 +26,10 @@ DJANGO_DEBUG_HINT = ("  Point DJANGO_SETTINGS_MODULE at the production settings,
 def config_inputs(release):
     """(releases/VSN/runtime.py or None, the frozen build config)."""
     vdir = release.version_dir
-    runtime_py = vdir / "runtime.py"
-    build_config = json.loads((vdir / "build_config.json").read_text())
-    return (runtime_py if runtime_py.is_file() else None), build_config
+    runtime_py = os.path.join(vdir, "runtime.py")
+    with open(os.path.join(vdir, "build_config.json"), "rb") as f:
+        build_config = jsonc.loads(f.read())
+    return (runtime_py if os.path.isfile(runtime_py) else None), build_config
 
 
 def web_servers(release) -> tuple[str, ...]:

@@ -154,7 +154,7 @@ def verify_release(release) -> str:
     files = release.manifest.get("files")
     if not isinstance(files, dict):
         raise VerifyError(NO_FILE_LIST.format(vsn=release.vsn), hint=NO_FILE_LIST_HINT)
-    problems = compare(release.root, release.vsn, files)
+    problems = compare(Path(release.root), release.vsn, files)
     if not any(problems.values()):
         return ALL_WELL.format(name=release.name, vsn=release.vsn, count=len(files))
     summary = ", ".join(f"{len(lines)} {kind}" for kind, lines in problems.items() if lines)

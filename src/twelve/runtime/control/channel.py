@@ -22,15 +22,12 @@ never lock out `stop`; what runs long (rpc, consoles) is bounded by the session,
 from __future__ import annotations
 
 import _socket  # the client's socket: socket.py converts its constants to enums on import
-import functools
-import json
 import os
 import stat
 import struct
 import time
 from _operator import _compare_digest  # hmac.compare_digest, without importing hmac
-from pathlib import Path
-
+from twelve.runtime import jsonc
 from twelve.runtime.errors import NOT_RUNNING, TwelveError
 
 PROTOCOL = 1
@@ -75,19 +72,22 @@ class Busy(Exception):
 
 # -- paths ---------------------------------------------------------------------------------
 
-def run_dir(tmp: Path) -> Path:
-    return tmp / "run"
+# Paths are str here: pathlib (with the fnmatch, re, urllib.parse and ipaddress it imports)
+# would be most of what a control command's client imports.
+
+def run_dir(tmp: str) -> str:
+    return os.path.join(tmp, "run")
 
 
-def socket_path(tmp: Path, process: str) -> Path:
-    return run_dir(tmp) / f"{process}.sock"
+def socket_path(tmp: str, process: str) -> str:
+    return os.path.join(run_dir(tmp), f"{process}.sock")
 
 
-def make_run_dir(tmp: Path) -> Path:
+def make_run_dir(tmp: str) -> str:
     """run/: a real directory of this node's own user, mode 0700, or one clear error."""
     path = run_dir(tmp)
     try:
-        path.mkdir(parents=True, mode=0o700)
+        os.makedirs(path, mode=0o700)
     except FileExistsError:
         pass
     try:
@@ -105,7 +105,7 @@ def make_run_dir(tmp: Path) -> Path:
     return path
 
 
-def _refuse_run_dir(path: Path, error: OSError):
+def _refuse_run_dir(path: str, error: OSError):
     try:
         st = os.lstat(path)
     except OSError:
@@ -119,7 +119,7 @@ def _refuse_run_dir(path: Path, error: OSError):
                        hint=RUN_DIR_NOT_DIR_HINT.format(path=path)) from None
 
 
-def _refuse_foreign(path: Path, uid: int):
+def _refuse_foreign(path: str, uid: int):
     import pwd
 
     me = os.geteuid()
@@ -131,13 +131,13 @@ def _refuse_foreign(path: Path, uid: int):
                        hint=RUN_DIR_FOREIGN_HINT.format(path=path, me_name=me_name)) from None
 
 
-def open_private(path: Path, flags: int) -> int:
+def open_private(path: str, flags: int) -> int:
     """A 0600 file in run/, created if needed, never through a symlink."""
     try:
         return os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as e:
         raise ControlError(LINK_REFUSED.format(path=path, error=e.strerror),
-                           hint=LINK_REFUSED_HINT.format(parent=path.parent)) from None
+                           hint=LINK_REFUSED_HINT.format(parent=os.path.dirname(path))) from None
 
 
 def _proof(cookie: bytes, role: bytes, theirs: str, mine: str) -> str:
@@ -158,8 +158,9 @@ def hmac_sha256(key: bytes, message: bytes) -> str:
 _BLOCK = 64  # SHA-256's block size
 
 
-@functools.cache  # a failed import is not remembered: look once per process
 def _sha256():
+    if _SHA256:
+        return _SHA256[0]
     try:
         from _sha2 import sha256  # CPython ≥ 3.12
     except ImportError:
@@ -167,13 +168,17 @@ def _sha256():
             from _sha256 import sha256  # CPython 3.11
         except ImportError:
             from hashlib import sha256
+    _SHA256.append(sha256)
     return sha256
+
+
+_SHA256 = []  # the constructor, once looked up (functools would cost a client its import)
 
 
 # -- framing ----------------------------------------------------------------------------------
 
 def send(sock: socket.socket, message: dict) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode()
+    data = jsonc.dumps(message).encode()
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
@@ -188,7 +193,7 @@ def recv(sock: socket.socket, limit: int = MAX_FRAME,
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes exceeds the limit of {limit}")
     try:
-        message = json.loads(_recv_exact(sock, length, deadline=deadline))
+        message = jsonc.loads(_recv_exact(sock, length, deadline=deadline))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ProtocolError(f"malformed frame: {type(e).__name__}") from None
     if not isinstance(message, dict):
@@ -236,7 +241,7 @@ class ControlServer:
     """Accepts connections in a daemon thread and gives each authenticated one's first request
     to ``handle(conn, request)``."""
 
-    def __init__(self, path: Path, cookie: bytes, handle, info) -> None:
+    def __init__(self, path: str, cookie: bytes, handle, info) -> None:
         self.path, self.cookie, self.handle, self.info = path, cookie, handle, info
         import threading  # the node's side only: a client starts faster without
 
@@ -363,7 +368,7 @@ def _say(conn: socket.socket, message: dict) -> None:
         pass
 
 
-def _bind_unix(path: Path) -> socket.socket:
+def _bind_unix(path: str) -> socket.socket:
     import socket  # the node's side
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -383,15 +388,16 @@ def _bind_unix(path: Path) -> socket.socket:
 class _short_path:
     """AF_UNIX paths are limited to ~107 bytes; reach deep ones through /proc/self/fd/N/."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.path, self.fd = path, None
 
     def __enter__(self) -> str:
-        text = str(self.path)
-        if len(text.encode()) <= SOCKET_PATH_MAX:
+        text = os.fspath(self.path)
+        if len(os.fsencode(text)) <= SOCKET_PATH_MAX:
             return text
-        self.fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        return f"/proc/self/fd/{self.fd}/{self.path.name}"
+        parent, name = os.path.split(text)
+        self.fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        return f"/proc/self/fd/{self.fd}/{name}"
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
@@ -400,7 +406,7 @@ class _short_path:
 
 # -- the client side --------------------------------------------------------------------------
 
-def call(path: Path, cookie: bytes, request: dict, *, name: str, limit: int = MAX_FRAME,
+def call(path: str, cookie: bytes, request: dict, *, name: str, limit: int = MAX_FRAME,
          timeout: float = 10.0) -> tuple[socket.socket, dict, dict | None]:
     """Connect, send ``request`` and read the first frame of the answer: (sock, info, frame;
     None if the node closed instead). A busy node is asked again, as in ``connect``."""
@@ -422,7 +428,7 @@ def call(path: Path, cookie: bytes, request: dict, *, name: str, limit: int = MA
     return _retry_busy(attempt, name)
 
 
-def connect(path: Path, cookie: bytes, *, name: str, timeout: float = 10.0):
+def connect(path: str, cookie: bytes, *, name: str, timeout: float = 10.0):
     """An authenticated connection and the node's info, or NotRunning / ControlError. A busy
     node is asked again, with backoff, for up to BUSY_RETRY_FOR seconds."""
     return _retry_busy(lambda: _connect_once(path, cookie, name, timeout), name)
@@ -453,7 +459,7 @@ class _ClientSocket(_socket.socket):
         self.close()
 
 
-def _connect_once(path: Path, cookie: bytes, name: str, timeout: float):
+def _connect_once(path: str, cookie: bytes, name: str, timeout: float):
     sock = _ClientSocket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:

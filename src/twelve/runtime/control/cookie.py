@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from twelve.runtime.control.channel import ControlError, NotRunning, run_dir, socket_path
 from twelve.runtime.errors import CONFIG
@@ -62,11 +61,11 @@ class CookieError(ControlError):
     exit_code = CONFIG
 
 
-def cookie_path(tmp: Path) -> Path:
-    return run_dir(tmp) / COOKIE_FILE
+def cookie_path(tmp: str) -> str:
+    return os.path.join(run_dir(tmp), COOKIE_FILE)
 
 
-def node_cookie(tmp: Path, environ) -> bytes:
+def node_cookie(tmp: str, environ) -> bytes:
     """The node's cookie: given (RELEASE_COOKIE, credential), else the run dir's, made if
     missing. The run dir exists already (the node's lock lives there)."""
     given = _given(environ)
@@ -78,7 +77,7 @@ def node_cookie(tmp: Path, environ) -> bytes:
     return _read_file(path)
 
 
-def client_cookie(tmp: Path, environ, process: str, name: str) -> bytes:
+def client_cookie(tmp: str, environ, process: str, name: str) -> bytes:
     """The cookie a client proves to the node: given, else the run dir's; no file and no
     socket means no node has booted there (NotRunning)."""
     given = _given(environ)
@@ -98,16 +97,17 @@ def _given(environ) -> bytes | None:
         return _checked("RELEASE_COOKIE", os.fsencode(environ["RELEASE_COOKIE"].strip()), None)
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     if credentials and os.path.isfile(os.path.join(credentials, "cookie")):
-        path = Path(credentials, "cookie")
+        path = os.path.join(credentials, "cookie")
         try:
-            return _checked(str(path), path.read_bytes().strip(), path)
+            with open(path, "rb") as f:
+                return _checked(path, f.read().strip(), path)
         except OSError as e:
             raise CookieError(UNREADABLE.format(path=path, error=e.strerror),
                               hint=UNREADABLE_HINT) from None
     return None
 
 
-def _exists(path: Path) -> bool:
+def _exists(path: str) -> bool:
     try:
         os.lstat(path)
     except FileNotFoundError:
@@ -118,11 +118,12 @@ def _exists(path: Path) -> bool:
     return True
 
 
-def _make(path: Path) -> None:
+def _make(path: str) -> None:
     """Write a new cookie: 0400 from its creation, complete before it has its name."""
     import secrets  # only the node makes a cookie; its clients start faster without
 
-    scratch = path.with_name(f".{COOKIE_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    scratch = os.path.join(os.path.dirname(path),
+                           f".{COOKIE_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | os.O_CLOEXEC, COOKIE_MODE)
@@ -140,7 +141,7 @@ def _make(path: Path) -> None:
                           hint=CANNOT_WRITE_HINT) from None
 
 
-def _publish(scratch: Path, path: Path) -> None:
+def _publish(scratch: str, path: str) -> None:
     try:
         os.link(scratch, path)  # unlike rename, never replaces: a concurrent first boot wins
     except FileExistsError:
@@ -150,7 +151,7 @@ def _publish(scratch: Path, path: Path) -> None:
             os.rename(scratch, path)
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: str) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
@@ -162,12 +163,12 @@ def _read_file(path: Path) -> bytes:
     try:
         _check_file(path, os.fstat(fd))
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return _checked(str(path), f.read().strip(), path)
+            return _checked(path, f.read().strip(), path)
     finally:
         os.close(fd)
 
 
-def _check_file(path: Path, st: os.stat_result) -> None:
+def _check_file(path: str, st: os.stat_result) -> None:
     me = os.geteuid()
     if not stat.S_ISREG(st.st_mode):
         raise CookieError(NOT_A_FILE.format(path=path), hint=NOT_A_FILE_HINT.format(path=path))
@@ -179,7 +180,7 @@ def _check_file(path: Path, st: os.stat_result) -> None:
                           hint=NOT_PRIVATE_HINT.format(path=path))
 
 
-def _checked(source: str, cookie: bytes, path: Path | None) -> bytes:
+def _checked(source: str, cookie: bytes, path: str | None) -> bytes:
     if len(cookie) < COOKIE_MIN_BYTES:
         problem = "empty" if not cookie else \
             f"{len(cookie)} bytes long, shorter than {COOKIE_MIN_BYTES}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
 
 from twelve.runtime.control import channel, cookie as cookies
 from twelve.runtime.errors import ERROR, OK, STOPPING, TwelveError
@@ -31,14 +30,21 @@ def call(release, process: str, message: dict, limit: int = channel.MAX_FRAME):
                         limit=limit)
 
 
-@contextmanager
-def channel_errors(release):
-    """A node that goes away in the middle of a conversation is one clear error."""
-    try:
-        yield
-    except (OSError, channel.ProtocolError) as e:
-        raise channel.ControlError(f"the control channel of {release.name} failed: {e}",
-                                   hint="Did the node stop or restart meanwhile?") from None
+class channel_errors:
+    """A node that goes away in the middle of a conversation is one clear error. (A class:
+    contextlib would cost every rpc its import.)"""
+
+    def __init__(self, release) -> None:
+        self.release = release
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind, error, tb) -> None:
+        if kind is not None and issubclass(kind, (OSError, channel.ProtocolError)):
+            raise channel.ControlError(
+                f"the control channel of {self.release.name} failed: {error}",
+                hint="Did the node stop or restart meanwhile?") from None
 
 
 def request(release, process: str, message: dict) -> dict:

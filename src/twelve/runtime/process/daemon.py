@@ -24,7 +24,7 @@ READY_MARGIN = 30.0    # beyond a TWELVE_BOOT_TIMEOUT that asks for more (the no
 
 def log_path(release, process: str) -> Path:
     name = release.name if process == "web" else f"{release.name}-{process}"
-    return release.tmp / "log" / f"{name}.log"
+    return Path(release.tmp, "log", f"{name}.log")
 
 
 def daemon(release, process: str) -> int:

@@ -134,11 +134,11 @@ class Node:
 
 
 def lock_path(tmp: Path, process: str) -> Path:
-    return channel.run_dir(tmp) / f"{process}.lock"
+    return Path(channel.run_dir(tmp), f"{process}.lock")
 
 
 def pid_path(tmp: Path, process: str) -> Path:
-    return channel.run_dir(tmp) / f"{process}.pid"
+    return Path(channel.run_dir(tmp), f"{process}.pid")
 
 
 def acquire_lock(release, process: str) -> int:
