@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import zipfile
 
 import pytest
+
+from twelve.builder import stdlib as stdlib_zip
 
 from conftest import EXAMPLES, copy_project, release_env, twelve
 
@@ -30,6 +33,15 @@ def test_the_standard_library_is_imported_from_the_zip(hello_release, tmp_path):
     stdlib = hello_release / "python" / "lib" / "python3.11"
     assert sorted(p.name for p in stdlib.iterdir()) == ["lib-dynload", "os.pyc",
                                                         "site-packages", "venv"]
+
+
+def test_the_command_path_is_stored_in_the_zip_and_the_rest_deflated(hello_release):
+    with zipfile.ZipFile(hello_release / "python" / "lib" / "python311.zip") as zf:
+        methods = {i.filename: i.compress_type for i in zf.infolist()}
+    assert methods["re/_parser.pyc"] == methods["pathlib.pyc"] == zipfile.ZIP_STORED
+    assert methods["email/parser.pyc"] == methods["asyncio/tasks.pyc"] == zipfile.ZIP_DEFLATED
+    stored = sum(method == zipfile.ZIP_STORED for method in methods.values())
+    assert stored == len(stdlib_zip.STORED)
 
 
 def test_a_traceback_from_the_apps_own_code_shows_its_source_line(hello_release, tmp_path):

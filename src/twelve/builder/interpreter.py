@@ -59,7 +59,8 @@ from twelve.errors import BuildError
 __all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
            "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
 
-FORMAT_VERSION = 4   # 4: the zipped standard library (stdlib.zip) beside the tree
+FORMAT_VERSION = 5   # 4: the zipped standard library (stdlib.zip) beside the tree
+#                      5: its stdlib.STORED members uncompressed
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
 
 PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"

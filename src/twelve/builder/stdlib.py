@@ -25,6 +25,20 @@ NOT_ZIPPED: dict[str, str] = {
     "site-packages": "the (empty) site directory",
     "venv": "creates environments by copying its scripts/ directory, read as files",
 }
+# Stored in the zip, not deflated: what the interpreter's start, every control command's
+# client, the runtime config's evaluation and what a runtime.py commonly imports (pathlib,
+# urllib.parse, json) read from the zip. zipimport inflates a member at each import: for these
+# modules that cost every rpc and eval several milliseconds, for 0.6 MB of release stored
+# (gzip compresses them in the tarball all the same). tests/unit/test_stdlib_zip.py keeps the
+# set complete.
+STORED = frozenset({
+    "__future__", "_weakrefset", "collections", "collections.abc", "contextlib", "copy",
+    "copyreg", "encodings", "encodings.aliases", "encodings.utf_8", "enum", "fnmatch",
+    "functools", "heapq", "importlib", "ipaddress", "json", "json.decoder", "json.encoder",
+    "json.scanner", "keyword", "operator", "pathlib", "re", "re._casefix", "re._compiler",
+    "re._constants", "re._parser", "reprlib", "struct", "types", "urllib", "urllib.parse",
+    "warnings", "weakref",
+})
 LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
 # Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
 # smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
@@ -34,7 +48,8 @@ import sys, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
 from importlib.util import source_hash
 from pathlib import Path
-stdlib, out, prefix, skip = Path(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:])
+stdlib, out, prefix, stored = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split()
+stored, skip = set(stored), set(sys.argv[5:])
 files = sorted(p for p in stdlib.rglob("*") if p.is_file()
                and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
@@ -44,8 +59,10 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         if path.suffix == ".py":
             code = compile(data, f"{prefix}/{rel}", "exec", dont_inherit=True)
             rel, data = rel + "c", bytes(_code_to_hash_pyc(code, source_hash(data), False))
+        module = rel.removesuffix(".pyc").removesuffix("/__init__").replace("/", ".")
         info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_STORED if module in stored else zipfile.ZIP_DEFLATED
         zf.writestr(info, data, compresslevel=9)
 """
 
@@ -58,12 +75,14 @@ def zip_name(source: Source) -> str:
 def zip_command(source: Source, stage: Path) -> list[str]:
     """The command that writes ``stage/stdlib.zip``: every module of the standard library as
     a sourceless .pyc (and the package data beside them), in name order with fixed times, so
-    it is reproducible. Left out: ``NOT_ZIPPED`` and the modules a release may keep
-    (``OPTIONAL_STDLIB``). Run by the copied interpreter, whose compiler it must be."""
+    it is reproducible; ``STORED`` modules uncompressed. Left out: ``NOT_ZIPPED`` and the
+    modules a release may keep (``OPTIONAL_STDLIB``). Run by the copied interpreter, whose
+    compiler it must be."""
     tree = stage / "lib" / source.lib_name
     skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
     return [str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
-            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), f"lib/{zip_name(source)}", *skip]
+            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), f"lib/{zip_name(source)}",
+            " ".join(sorted(STORED)), *skip]
 
 
 def leave_out_optional(tree: Path, keep: tuple[str, ...]) -> None:

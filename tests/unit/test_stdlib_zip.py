@@ -1,0 +1,43 @@
+"""The standard library zip stores (does not deflate) what every control command imports:
+``stdlib.STORED`` must hold each standard-library module that the client of rpc/pid/stop, the
+runtime config's evaluation and a typical runtime.py import, or that command inflates it at
+every run."""
+import os
+import subprocess
+import sys
+import sysconfig
+
+from twelve.builder import stdlib
+
+# What bin/NAME rpc, eval, stop and restart import, and what runtime.py commonly does.
+COMMAND_PATH = ("twelve.runtime.boot", "twelve.runtime.commands", "twelve.runtime.control.remote",
+                "twelve.runtime.system", "twelve.runtime.evaluation",
+                "twelve.runtime.config.store", "twelve.runtime.config.envfile",
+                "pathlib", "urllib.parse", "json")
+PROBE = f"""
+import sys
+before = set(sys.modules)
+for name in {COMMAND_PATH!r}:
+    __import__(name)
+for name in sorted(set(sys.modules) - before):
+    spec = getattr(sys.modules[name], "__spec__", None)
+    origin = getattr(spec, "origin", None) or ""
+    if origin.endswith(".py") and origin.startswith({sysconfig.get_paths()["stdlib"]!r} + "/"):
+        print(name)
+"""
+
+
+def test_stored_holds_every_standard_library_module_of_the_command_path():
+    # The interpreter's own start (encodings, read from the zip too) is imported before the
+    # probe looks: STORED lists those by name.
+    imported = subprocess.run([sys.executable, "-E", "-s", "-c", PROBE], check=True,
+                              capture_output=True, text=True).stdout.split()
+    assert imported, "the probe found no standard library module: it is broken"
+    assert set(imported) - stdlib.STORED == set()
+
+
+def test_stored_names_only_modules_of_the_standard_library():
+    root = sysconfig.get_paths()["stdlib"]
+    for name in stdlib.STORED:
+        path = os.path.join(root, *name.split("."))
+        assert os.path.isfile(path + ".py") or os.path.isfile(path + "/__init__.py"), name
