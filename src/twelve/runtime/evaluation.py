@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import _ast as ast  # the node classes, without ast.py and what it imports (eval starts faster)
 import builtins
-import importlib
+import sys
 
 _MISSING = object()
 
@@ -25,14 +25,21 @@ def autoimport(tree: ast.AST, namespace: dict) -> None:
             continue
         if root not in namespace:
             try:
-                namespace[root] = importlib.import_module(root)
+                namespace[root] = _import(root)
             except ImportError:
                 continue  # not a module: the NameError, if any, will say so
         for depth in range(2, len(chain) + 1):
             try:
-                importlib.import_module(".".join(chain[:depth]))
+                _import(".".join(chain[:depth]))
             except ImportError:
                 break
+
+
+def _import(name: str):
+    """importlib.import_module for an absolute name, without importing importlib (and warnings
+    with it) into every eval."""
+    __import__(name)
+    return sys.modules[name]
 
 
 def run(code: str, namespace: dict, filename: str = "<eval>"):

@@ -8,7 +8,6 @@ imports Django itself.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -54,6 +53,8 @@ def load_config(release, *, server: bool) -> dict:
 
 def load_app(ref: str):
     """Import "module:attr" or call "module:factory()"; a failure is a BootError."""
+    import importlib
+
     module_name, _, attr = ref.partition(":")
     factory = attr.endswith("()")
     attr = attr.removesuffix("()")

@@ -79,10 +79,25 @@ def get_env(app: str, key: str | None = None, default=None):
     if settings is None:
         return default
     if key is None:
-        import copy
-
-        return copy.deepcopy(settings)
+        return _copied(settings)
     return settings.get(key, default)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _copied(value):
+    """A deep copy; the config's dicts, lists and scalars without the copy module, whose
+    import (weakref, copyreg, types) would cost every eval."""
+    if type(value) is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copied(item) for item in value]
+    if isinstance(value, _ATOMS):
+        return value
+    import copy
+
+    return copy.deepcopy(value)
 
 
 def _deep_merge(target: dict, values: dict) -> None:
@@ -160,9 +175,7 @@ def evaluate_runtime_config(runtime_py, build_config: dict, env_name: str, envir
 
 def _evaluate_runtime(runtime_py, build_config, env_name, environ, server, source,
                       web_servers=()):
-    import copy
-
-    evaluation, crash = _Evaluation(copy.deepcopy(build_config), env_name, environ), None
+    evaluation, crash = _Evaluation(_copied(build_config), env_name, environ), None
     with evaluation:
         if runtime_py is not None and os.path.isfile(runtime_py):
             crash = _run_file(os.fspath(runtime_py), source, evaluation.recorder)
