@@ -155,14 +155,14 @@ TARGETS: tuple[Target, ...] = (
     Target("rpc", "rpc \"1 + 1\" ≤ 2× the interpreter floor", "×", 2.0, False,
            _over_floor('rpc "1 + 1"'),
            "a control client that imports almost nothing more than the interpreter does "
-           "(str paths, frames on _json), the modules it does import stored, not deflated, "
-           "in the standard library zip"),
+           "(str paths, frames on _json), the modules it does import as files beside the "
+           "standard library zip"),
     Target("pid", "pid ≤ 5 ms", "s", 0.005, False, _control("pid"),
            "the launcher answers from /proc/locks without starting Python"),
     Target("eval", "eval \"1 + 1\" ≤ 2.5× the interpreter floor", "×", 2.5, False,
            _over_floor('eval "1 + 1"'),
            "evaluate the runtime config without importing the builder-side or server modules; "
-           "what a runtime.py commonly imports (pathlib, urllib.parse, json) stored in the zip"),
+           "what a runtime.py commonly imports (pathlib, urllib.parse, json) beside the zip"),
     Target("stop", "stop → gone ≤ 100 ms (idle)", "s", 0.100, False,
            _control("stop → gone (idle)"),
            "close idle keep-alive workers at once; no fixed sleeps in the drain"),

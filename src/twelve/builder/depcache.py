@@ -130,6 +130,8 @@ def link_tree(source: Path, dest: Path, *, skip: frozenset[str] = frozenset(),
     link = _copy if copy else os.link
     for dirpath, dirnames, filenames in os.walk(source):
         rel = os.path.relpath(dirpath, source)
+        if rel == ".":
+            dirnames[:] = [name for name in dirnames if name not in skip]  # nor walked into
         target = dest if rel == "." else dest / rel
         target.mkdir(parents=True, exist_ok=True)
         shutil.copymode(dirpath, target)

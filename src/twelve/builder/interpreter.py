@@ -60,7 +60,7 @@ __all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
            "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
 
 FORMAT_VERSION = 5   # 4: the zipped standard library (stdlib.zip) beside the tree
-#                      5: its stdlib.STORED members uncompressed
+#                      5: the stdlib.HOT modules as files beside it (stdlib.hot/)
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
 
 PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"
@@ -269,6 +269,7 @@ def cache_key(source: Source) -> str:
                 "prune": [r.pattern for r in PRUNE_RULES],
                 "optional": sorted(stdlib.OPTIONAL_STDLIB),
                 "not_zipped": sorted(stdlib.NOT_ZIPPED), "zip": stdlib.ZIP_SCRIPT,
+                "hot": sorted(stdlib.HOT),
                 "glibc": list(GLIBC_FAMILY),
                 "strip": shutil.which("strip") is not None}
     digest.update(json.dumps(material, sort_keys=True).encode())
@@ -401,7 +402,8 @@ def _shape(prepared: Path, dest: Path, *, strip: bool, keep_stdlib: tuple[str, .
         check_relocatable(prepared)
         (prepared / CHECKED).write_text("")
     depcache.link_tree(prepared, dest,
-                       skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, stdlib.ZIP_FILE}))
+                       skip=frozenset({DESCRIPTION, CHECKED, depcache.HASHES, stdlib.ZIP_FILE,
+                                       stdlib.HOT_DIR}))
     for tree in (dest / "lib").glob("python3.*"):
         stdlib.leave_out_optional(tree, keep_stdlib)
         if strip:

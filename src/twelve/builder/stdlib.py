@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from twelve.builder.depcache import link_tree
 from twelve.builder.pythons import Python as Source
 from twelve.project import OPTIONAL_STDLIB
 
@@ -25,20 +26,18 @@ NOT_ZIPPED: dict[str, str] = {
     "site-packages": "the (empty) site directory",
     "venv": "creates environments by copying its scripts/ directory, read as files",
 }
-# Stored in the zip, not deflated: what the interpreter's start, every control command's
-# client, the runtime config's evaluation and what a runtime.py commonly imports (pathlib,
-# urllib.parse, json) read from the zip. zipimport inflates a member at each import: for these
-# modules that cost every rpc and eval several milliseconds, for 0.6 MB of release stored
-# (gzip compresses them in the tarball all the same). tests/unit/test_stdlib_zip.py keeps the
-# set complete.
-STORED = frozenset({
-    "__future__", "_weakrefset", "collections", "collections.abc", "contextlib", "copy",
-    "copyreg", "encodings", "encodings.aliases", "encodings.utf_8", "enum", "fnmatch",
-    "functools", "heapq", "importlib", "ipaddress", "json", "json.decoder", "json.encoder",
-    "json.scanner", "keyword", "operator", "pathlib", "re", "re._casefix", "re._compiler",
-    "re._constants", "re._parser", "reprlib", "struct", "types", "urllib", "urllib.parse",
-    "warnings", "weakref",
+# Beside the zip, as sourceless .pyc files: what the interpreter's start leaves to import for
+# every control command's client, the runtime config's evaluation and what a runtime.py
+# commonly imports (pathlib, urllib.parse, json); a package goes whole (its __path__ is one
+# directory). zipimport reads and unpacks a member at each import, in Python: for these ~25
+# modules that cost every rpc and eval 4-6 ms deflated, 2-3 ms stored, against FileFinder's
+# cached directory listing. tests/unit/test_stdlib_zip.py keeps the set complete.
+HOT = frozenset({
+    "__future__", "_weakrefset", "collections", "contextlib", "copy", "copyreg", "enum",
+    "fnmatch", "functools", "heapq", "ipaddress", "json", "keyword", "operator", "pathlib",
+    "re", "reprlib", "struct", "types", "urllib", "warnings", "weakref",
 })
+HOT_DIR = "stdlib.hot"   # in the cache, beside stdlib.zip: the HOT modules' .pyc files
 LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
 # Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
 # smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
@@ -48,8 +47,8 @@ import sys, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
 from importlib.util import source_hash
 from pathlib import Path
-stdlib, out, prefix, stored = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split()
-stored, skip = set(stored), set(sys.argv[5:])
+stdlib, out, hot_dir, prefix = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+hot, skip = set(sys.argv[5].split()), set(sys.argv[6:])
 files = sorted(p for p in stdlib.rglob("*") if p.is_file()
                and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
@@ -59,10 +58,12 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         if path.suffix == ".py":
             code = compile(data, f"{prefix}/{rel}", "exec", dont_inherit=True)
             rel, data = rel + "c", bytes(_code_to_hash_pyc(code, source_hash(data), False))
-        module = rel.removesuffix(".pyc").removesuffix("/__init__").replace("/", ".")
+        if rel.split("/")[0].removesuffix(".pyc") in hot:
+            (hot_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (hot_dir / rel).write_bytes(data)
+            continue
         info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        info.compress_type = zipfile.ZIP_STORED if module in stored else zipfile.ZIP_DEFLATED
+        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
         zf.writestr(info, data, compresslevel=9)
 """
 
@@ -75,14 +76,14 @@ def zip_name(source: Source) -> str:
 def zip_command(source: Source, stage: Path) -> list[str]:
     """The command that writes ``stage/stdlib.zip``: every module of the standard library as
     a sourceless .pyc (and the package data beside them), in name order with fixed times, so
-    it is reproducible; ``STORED`` modules uncompressed. Left out: ``NOT_ZIPPED`` and the
-    modules a release may keep (``OPTIONAL_STDLIB``). Run by the copied interpreter, whose
-    compiler it must be."""
+    it is reproducible, except the ``HOT`` modules, written as files under ``stage/HOT_DIR``.
+    Left out: ``NOT_ZIPPED`` and the modules a release may keep (``OPTIONAL_STDLIB``). Run by
+    the copied interpreter, whose compiler it must be."""
     tree = stage / "lib" / source.lib_name
     skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
     return [str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
-            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), f"lib/{zip_name(source)}",
-            " ".join(sorted(STORED)), *skip]
+            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), str(stage / HOT_DIR),
+            f"lib/{zip_name(source)}", " ".join(sorted(HOT)), *skip]
 
 
 def leave_out_optional(tree: Path, keep: tuple[str, ...]) -> None:
@@ -94,8 +95,9 @@ def leave_out_optional(tree: Path, keep: tuple[str, ...]) -> None:
 
 
 def use_zipped_stdlib(prepared: Path, tree: Path) -> None:
-    """Replace the standard library's modules by the cache's zip, except what is not zipped
-    (``NOT_ZIPPED``, the kept optional modules); os.pyc stays as the prefix landmark."""
+    """Replace the standard library's modules by the cache's zip and its ``HOT`` .pyc files,
+    except what is not zipped (``NOT_ZIPPED``, the kept optional modules); os.pyc stays as the
+    prefix landmark."""
     tag = "cpython-" + tree.name.removeprefix("python").replace(".", "")  # python3.11: -311
     landmark = tree / "__pycache__" / f"os.{tag}.pyc"
     if landmark.is_file():
@@ -109,6 +111,7 @@ def use_zipped_stdlib(prepared: Path, tree: Path) -> None:
         os.link(prepared / ZIP_FILE, zipped)
     except OSError:   # another file system
         shutil.copy2(prepared / ZIP_FILE, zipped)
+    link_tree(prepared / HOT_DIR, tree)
 
 
 def _remove(path: Path) -> None:
