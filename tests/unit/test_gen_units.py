@@ -226,6 +226,19 @@ def test_dockerfile_stages(shop):
     assert args["TWELVE_REQUIREMENT"] == '"./rel/docker/twelve-0.1.0-py3-none-any.whl"'
 
 
+@pytest.mark.parametrize("python", ["3.12", "interpreter"])
+def test_dockerfile_builds_on_the_python_the_project_names(python, tmp_path):
+    """[tool.twelve] python = "3.12" builds on python:3.12-slim, whatever twelve runs on; a
+    path names the version of the interpreter it points at."""
+    value = python if python != "interpreter" else sys.executable
+    root = write_project(tmp_path / "shop", extra=f"python = {value!r}".replace("'", '"'))
+    twelve("gen.docker", cwd=root)
+    args = {c.value[0].split("=")[0]: c.value[0].split("=")[1]
+            for c in parse(root / "Dockerfile") if c.cmd == "ARG"}
+    assert args["PYTHON_VERSION"] == (python if python != "interpreter"
+                                      else "%d.%d" % sys.version_info[:2])
+
+
 def test_dockerfile_without_bundled_python_runs_on_python_slim(tmp_path):
     root = write_project(tmp_path / "shop", extra="include_python = false")
     (root / "package.json").write_text("{}")

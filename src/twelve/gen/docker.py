@@ -15,6 +15,7 @@ import re
 import sys
 
 import twelve
+from twelve.builder import pythons
 from twelve.errors import UsageError
 from twelve.gen.files import Generated, render
 from twelve.project import Project
@@ -47,11 +48,22 @@ def default_twelve_requirement() -> str:
     return f"./rel/docker/twelve-{twelve.__version__}-py3-none-any.whl"
 
 
+def image_python(project: Project) -> str:
+    """The X.Y of the build stage's python:X.Y-slim: the Python `twelve release` bundles, as
+    [tool.twelve] python names it (a version, or an interpreter whose version is asked), else
+    the one twelve runs on."""
+    if project.python is None:
+        return "%d.%d" % sys.version_info[:2]
+    if pythons.VERSION.match(project.python):
+        return project.python
+    return pythons.choose(project.python, project.root).short_version
+
+
 def docker_files(project: Project, *, twelve_requirement: str,
                  health_path: str) -> list[Generated]:
     if not HEALTH_PATH.match(health_path):
         raise UsageError(BAD_HEALTH_PATH.format(value=health_path))
-    python_version = "%d.%d" % sys.version_info[:2]
+    python_version = image_python(project)
     runtime_base = ("debian:${DEBIAN_VERSION}-slim" if project.include_python
                     else "python:${PYTHON_VERSION}-slim-${DEBIAN_VERSION}")
     values = {
