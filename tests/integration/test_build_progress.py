@@ -57,8 +57,9 @@ def test_on_a_terminal_one_status_line_is_redrawn(project, tmp_path):
         child.expect(r"\r\x1b\[2K  sleep 7; echo warmed \([2-6] s\)")
         child.expect("warmed")
         child.expect(r"\r\x1b\[2K  installing 2 locked packages: [^\r\n]* \(\d+ s\)")
+        # python: the wait for the interpreter, prepared while the dependencies install
         child.expect(r"\* done in [\d.]+ s \(warm-up [\d.]+ s, assemble [\d.]+ s "
-                     r"\[python [\d.]+ s, dependencies [\d.]+ s")
+                     r"\[dependencies [\d.]+ s, runtime [\d.]+ s, python [\d.]+ s")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

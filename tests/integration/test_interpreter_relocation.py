@@ -2,6 +2,7 @@
 empty environment, then with the source installation and every system Python hidden."""
 from __future__ import annotations
 
+import email
 import json
 import os
 import shlex
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from twelve.builder import elf
+from twelve.builder import assemble, deps, elf
 from twelve.builder.interpreter import (DESCRIPTION, check_relocatable, copy_interpreter,
-                                      prepare_interpreter, shaped_interpreter)
+                                      find_source, prepare_interpreter,
+                                      shaped_interpreter)
 
 pytestmark = pytest.mark.slow
 
@@ -164,6 +166,28 @@ def test_bytecode_is_reproducible(prepared, tmp_path):
                for data in first.values())
     # a module left out (OPTIONAL_STDLIB) leaves no bytecode behind either
     assert not any(name.name.startswith("turtle.") for name in first)
+
+
+def test_the_copy_compiles_as_its_source_does(prepared, tmp_path):
+    """A build installs and compiles the dependencies with the interpreter the release bundles
+    a copy of, while that copy is being prepared (pipeline.assemble_release): the bytecode must
+    not depend on which of the two compiled it, stripped (sourceless, no column tables) or not."""
+    python_dir = tmp_path / "release" / "python"
+    copy_interpreter(prepared[1], python_dir, strip=True)
+    compiled = []
+    for n, python in enumerate([find_source().executable, python_dir / "bin" / "python3.11"]):
+        stages = [tmp_path / f"stripped-{n}", tmp_path / f"plain-{n}"]
+        for stage in stages:
+            for package in (json, email):
+                shutil.copytree(Path(package.__file__).parent, stage / "lib" / package.__name__,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+        assert deps.compile_stripped(stages[0], python, set()) == ""
+        assert assemble.byte_compile(stages[1], str(python)) == ""
+        compiled.append({p.relative_to(stage).as_posix(): p.read_bytes()
+                         for stage in stages for p in stage.rglob("*.pyc")})
+    assert len(compiled[0]) > 50
+    assert compiled[0].keys() == compiled[1].keys()
+    assert [name for name in compiled[0] if compiled[0][name] != compiled[1][name]] == []
 
 
 def _can_unshare() -> bool:

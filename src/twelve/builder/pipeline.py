@@ -7,6 +7,7 @@ full disk) leaves the previous release byte-for-byte as it was and no half-writt
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import importlib
 import json
@@ -14,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -197,15 +199,26 @@ def assemble_release(release: Release, log: Log) -> Release:
     project, staging = release.project, release.staging
     archive.source_date_epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any work
     assemble.start_staging(release)
-    with _phase("python"):
-        python, info, known = install_interpreter(release, log)
-    lib = staging / "lib"
-    with _phase("dependencies"), tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
-        packages, app_files = install_dependencies(release, Path(python), info, lib,
-                                                   Path(work), known, log)
-    with _phase("runtime"):  # compiled once per twelve and interpreter (layers.runtime_entry)
-        layers.copy_entry(layers.runtime_entry(cache_root(), python, _python_id(release, info)),
-                          lib)
+    # The bundled interpreter is prepared (the first time: seconds, mostly other programs)
+    # while the dependencies install: they are installed and compiled by the interpreter it
+    # is a copy of (release.python), the same compiler, so the bytes are the same.
+    builder, python_id, known = release.python.executable, _python_id(release), {}
+    background = ThreadPoolExecutor(1, thread_name_prefix="twelve-python")
+    bundling = background.submit(contextvars.copy_context().run, install_interpreter,
+                                 release, log)
+    try:
+        lib = staging / "lib"
+        with _phase("dependencies"), \
+                tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
+            packages, app_files = install_dependencies(release, builder, python_id, lib,
+                                                       Path(work), known, log)
+        with _phase("runtime"):  # compiled once per twelve and interpreter (runtime_entry)
+            layers.copy_entry(layers.runtime_entry(cache_root(), str(builder), python_id), lib)
+        with _phase("python"):
+            python, info, bundled = bundling.result()
+    finally:
+        background.shutdown(wait=True)  # on an error too: it writes into staging/python
+    known.update(bundled)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
     assemble.write_version_dir(release)
@@ -252,8 +265,9 @@ def install_interpreter(release: Release, log: Log):
     return str(release.staging / "python" / info.executable), info, known
 
 
-def install_dependencies(release: Release, python: Path, info, lib: Path, work: Path,
-                         known: dict, log: Log) -> tuple[list[deps.Package], list[Path]]:
+def install_dependencies(release: Release, python: Path, python_id: str, lib: Path,
+                         work: Path, known: dict,
+                         log: Log) -> tuple[list[deps.Package], list[Path]]:
     """Link the locked packages out of the dependency cache, and the app out of its own
     (``layers.AppEntry``: when its sources changed, the wheel builds in its own process while
     the packages are linked); return every package and the files the app's wheel installed."""
@@ -262,15 +276,15 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     if not project.package:
         log(NO_PACKAGE.format(why="tool.twelve.package = false" if project.build_backend
                               else "no [build-system] in pyproject.toml"))
-        pinned = link_locked_packages(release, python, info, lib, work, known, log,
+        pinned = link_locked_packages(release, python, python_id, lib, work, known, log,
                                       sources, before_install=lambda: None)
         return deps.installed_packages(lib, pinned, None), []
-    app = layers.AppEntry(cache_root(), project, python, _python_id(release, info),
-                          project.strip, sources, Path(release.python.executable))
+    app = layers.AppEntry(cache_root(), project, python, python_id, project.strip, sources,
+                          Path(release.python.executable))
     if not app.cached:
         log(f"* building {project.dist_name} {project.version} as a wheel (alongside)")
     try:
-        pinned = link_locked_packages(release, python, info, lib, work, known, log,
+        pinned = link_locked_packages(release, python, python_id, lib, work, known, log,
                                       sources, before_install=app.raise_if_failed)
         with _heartbeat(f"building {project.dist_name} as a wheel"):
             entry = app.result(log)
@@ -284,8 +298,8 @@ def install_dependencies(release: Release, python: Path, info, lib: Path, work: 
     return deps.installed_packages(lib, pinned, wheel), layers.app_files(entry, lib)
 
 
-def link_locked_packages(release: Release, python: Path, info, lib: Path, work: Path,
-                         known: dict, log: Log, sources: dict[str, str],
+def link_locked_packages(release: Release, python: Path, python_id: str, lib: Path,
+                         work: Path, known: dict, log: Log, sources: dict[str, str],
                          before_install: Callable[[], None]) -> str:
     """Resolve the lock (once per lock: ``export_lock``), prepare its packages in the cache
     (once) and link them into lib/; return the pinned requirements."""
@@ -297,9 +311,8 @@ def link_locked_packages(release: Release, python: Path, info, lib: Path, work: 
     export_lock(project, python, requirements, sources)
     pinned = requirements.read_text()
     before_install()
-    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python,
-                                  _python_id(release, info), project.strip, log,
-                                  keep=project.keep_sources)
+    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
+                                  project.strip, log, keep=project.keep_sources)
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))
@@ -323,9 +336,12 @@ def export_lock(project: Project, python: Path, out: Path, sources: dict[str, st
     layers.remember(cache_root(), "export", key, out.read_text())
 
 
-def _python_id(release: Release, info) -> str:
-    return (f"{info.version}-{info.soabi}-{info.platform}" if info
-            else f"{release.python.full_version}-{release.python.soabi}")
+def _python_id(release: Release) -> str:
+    """What the compiled caches are keyed by: the bundled interpreter's description (that of
+    the interpreter it copies), or the named interpreter's exact build."""
+    chosen = release.python
+    return (f"{chosen.version}-{chosen.soabi}-{chosen.platform}"
+            if release.project.include_python else f"{chosen.full_version}-{chosen.soabi}")
 
 
 def write_release_json(release: Release, info: interpreter.Interpreter | None,
