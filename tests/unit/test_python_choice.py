@@ -82,6 +82,32 @@ def test_probing_what_is_not_a_python_is_a_build_error(tmp_path):
         pythons.probe(fake)
 
 
+def test_a_probe_is_kept_until_the_executable_changes(tmp_path, monkeypatch):
+    """A rebuild does not start the interpreter again: what it said is kept in the cache, by
+    its real path, size and mtime."""
+    exe = tmp_path / "python3"
+    exe.symlink_to(BUILDER)
+    cache = tmp_path / "cache"
+    first = pythons.probe(exe, cache)
+    assert len(list(cache.iterdir())) == 1
+    runs = []
+    real_run = subprocess.run
+    monkeypatch.setattr(pythons.subprocess, "run",
+                        lambda *a, **k: runs.append(a) or real_run(*a, **k))
+    assert pythons.probe(exe, cache) == first and runs == []
+    assert pythons.choose(None, tmp_path, cache).executable == BUILDER and runs == []
+    fake = tmp_path / "python3.12"   # another file at another path: probed, and refused
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(BuildError):
+        pythons.probe(fake, cache)
+    assert len(runs) == 1 and len(list(cache.iterdir())) == 1
+    os.utime(fake, ns=(1, 1))   # changed since: probed again, not taken from the cache
+    with pytest.raises(BuildError):
+        pythons.probe(fake, cache)
+    assert len(runs) == 2
+
+
 # -- the setting -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["3.12", "/usr/bin/python3.12", "./py/bin/python3"])

@@ -93,7 +93,7 @@ def _build(release: Release, *, log: Log, overwrite: bool, confirm: Callable[[st
 def choose_python(project: Project) -> pythons.Python:
     """The interpreter the release is built for, checked against requires-python before any
     step runs or anything is resolved."""
-    chosen = pythons.choose(project.python, project.root)
+    chosen = pythons.choose(project.python, project.root, cache_root() / "pythons")
     pythons.check_requires_python(project.requires_python, chosen, project.python)
     return chosen
 

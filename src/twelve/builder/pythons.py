@@ -19,6 +19,7 @@ interpreters installed (version and path) and how to get another. That failure i
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -93,9 +94,32 @@ class Python:
         return f"python{self.short_version}"
 
 
-def probe(executable: str | Path) -> Python:
+def probe(executable: str | Path, cache: Path | None = None) -> Python:
     """Run ``executable`` once and return what it says about itself; BuildError if it cannot
-    run or is not CPython."""
+    run or is not CPython. ``cache``: a directory where what it said is kept, by its real path,
+    size and mtime (and this probe), so that a rebuild does not start it again (~40 ms)."""
+    kept = _kept(cache, executable)
+    if kept is not None:
+        try:
+            return _described(json.loads(kept.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not kept yet (or unreadable): run it
+    return _probed(executable, kept)
+
+
+def _kept(cache: Path | None, executable: str | Path) -> Path | None:
+    if cache is None:
+        return None
+    try:
+        st = os.stat(executable)
+    except OSError:
+        return None
+    key = hashlib.sha256(json.dumps([os.path.realpath(executable), st.st_size,
+                                     st.st_mtime_ns, PROBE]).encode()).hexdigest()[:32]
+    return cache / f"{key}.json"
+
+
+def _probed(executable: str | Path, kept: Path | None) -> Python:
     try:
         proc = subprocess.run([str(executable), "-I", "-c", PROBE], capture_output=True,
                               text=True, timeout=60, stdin=subprocess.DEVNULL, env={})
@@ -108,6 +132,15 @@ def probe(executable: str | Path) -> Python:
     if data["implementation"] != "cpython":
         raise BuildError(f"{executable} is {data['implementation']}, not CPython",
                          hint=PATH_HINT)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        scratch = kept.with_name(f".{kept.name}.{os.getpid()}")
+        scratch.write_text(json.dumps(data))
+        os.replace(scratch, kept)  # whole or not at all
+    return _described(data)
+
+
+def _described(data: dict) -> Python:
     return Python(executable=Path(data["executable"]), version=data["version"],
                   full_version=data["full_version"], short_version=data["short_version"],
                   soabi=data["soabi"], platform=data["platform"], cache_tag=data["cache_tag"],
@@ -115,20 +148,21 @@ def probe(executable: str | Path) -> Python:
                   lib_dynload=Path(data["lib_dynload"]), builtins=tuple(data["builtins"]))
 
 
-def builder_python() -> Python:
+def builder_python(cache: Path | None = None) -> Python:
     """The base installation twelve runs on: the default."""
-    return probe(getattr(sys, "_base_executable", None) or sys.executable)
+    return probe(getattr(sys, "_base_executable", None) or sys.executable, cache)
 
 
-def choose(value: str | None, root: Path) -> Python:
-    """The interpreter ``[tool.twelve] python`` names (None: the builder's own)."""
+def choose(value: str | None, root: Path, cache: Path | None = None) -> Python:
+    """The interpreter ``[tool.twelve] python`` names (None: the builder's own); ``cache``:
+    see ``probe``."""
     if value is None:
-        return builder_python()
+        return builder_python(cache)
     if VERSION.match(value):
         for candidate in candidates(value):
             found = _identify(candidate)
             if found is not None and _short(found[0]) == value:
-                return probe(found[1])
+                return probe(found[1], cache)
         raise BuildError(NOT_INSTALLED.format(version=value) + "\n" + found_table(),
                          hint=INSTALL_HINT.format(version=value))
     exe = (root / os.path.expanduser(value)).resolve()
@@ -136,7 +170,7 @@ def choose(value: str | None, root: Path) -> Python:
         problem = "is not an executable file" if exe.exists() else "does not exist"
         raise BuildError(NOT_RUNNABLE.format(value=value, exe=exe, problem=problem) + "\n"
                          + found_table(), hint=PATH_HINT)
-    return probe(exe)
+    return probe(exe, cache)
 
 
 def candidates(version: str = "3.*") -> list[Path]:
