@@ -182,16 +182,21 @@ def file_manifest(root: Path, version: str,
     ``known`` maps (device, inode) to the sha256 of files linked out of a cache."""
     known = known or {}
     files = {}
-    for path in sorted(_walk(root)):
-        rel = path.relative_to(root).as_posix()
-        if _outside_manifest(rel, version):
-            continue
-        st = path.lstat()
-        if stat.S_ISLNK(st.st_mode):
-            files[rel] = {"link": os.readlink(path)}
-        else:
-            digest = known.get((st.st_dev, st.st_ino)) or sha256_file(path)
-            files[rel] = {"sha256": digest, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+    for dirpath, dirnames, filenames in os.walk(root):  # plain strings: ~2,500 files
+        rel_dir = os.path.relpath(dirpath, root)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames + links:
+            rel = prefix + name
+            if _outside_manifest(rel, version):
+                continue
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                files[rel] = {"link": os.readlink(path)}
+            else:
+                digest = known.get((st.st_dev, st.st_ino)) or sha256_file(Path(path))
+                files[rel] = {"sha256": digest, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
     for rel in _empty_directories(root, version):
         files[rel] = {"dir": True}  # else verify would call an overlay's empty dir "extra"
     return files
@@ -229,17 +234,6 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _walk(root: Path):
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in filenames:
-            yield base / name
-        for name in dirnames:
-            if (base / name).is_symlink():
-                yield base / name
 
 
 def _outside_manifest(rel: str, version: str) -> bool:

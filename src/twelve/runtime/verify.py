@@ -80,10 +80,22 @@ def release_directories(root: Path, version: str) -> list[str]:
 
 def empty_directories(root: Path, version: str) -> list[str]:
     """The covered directories that hold no covered file, link or directory: the ones the
-    manifest lists as ``{"dir": true}``."""
-    entries = release_files(root, version) + release_directories(root, version)
-    holding = {parent for rel in entries for parent in _parents(rel)}
-    return [rel for rel in release_directories(root, version) if rel not in holding]
+    manifest lists as ``{"dir": true}``. One walk: a directory inside an uncovered one is
+    uncovered too, so one that holds anything covered holds it directly."""
+    covered, holding = [], set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        held = any(not outside_manifest(prefix + name, version) for name in filenames)
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                held = held or not outside_manifest(prefix + name, version)
+            elif not outside_manifest(prefix + name + "/", version):
+                covered.append(prefix + name)
+                held = True
+        if held:
+            holding.add(prefix[:-1])
+    return sorted(rel for rel in covered if rel not in holding)
 
 
 def _parents(rel: str) -> list[str]:
