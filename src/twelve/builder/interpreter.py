@@ -25,8 +25,9 @@ library ``PRUNE_RULES`` drops what a server never needs.
    the files work and backtraces keep function names.
 4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
    ``lib-dynload/*`` ``$ORIGIN/../..``.
-5. the *copied* interpreter writes ``stdlib.zip`` (``twelve.builder.stdlib``): the standard
-   library compiled, sourceless, which releases built with ``strip`` link.
+5. ``stdlib.zip`` (``twelve.builder.stdlib``): the standard library compiled, sourceless,
+   which releases built with ``strip`` link; written by the source interpreter (its copy's
+   compiler) while steps 2-4 run, as soon as step 1 has copied the standard library.
 6. ``check_relocatable`` (``twelve.builder.elf``), once: the ``CHECKED`` marker says so.
 
 The prepared tree holds no bytecode (``__pycache__``): most of it would be thrown away, since
@@ -232,16 +233,14 @@ def set_runpaths(source: Source, stage: Path) -> None:
     if patchelf is None:
         raise BuildError(PATCHELF_MISSING, hint=PATCHELF_HINT)
     dynload = stage / "lib" / source.lib_name / "lib-dynload"
+    runpaths = {stage / "bin": "$ORIGIN/../lib", stage / "lib": "$ORIGIN",
+                dynload: "$ORIGIN/../.."}
+    by_runpath: dict[str, list[str]] = {}
     for path in elf_files(stage):
-        if path.parent == stage / "bin":
-            runpath = "$ORIGIN/../lib"
-        elif path.parent == stage / "lib":
-            runpath = "$ORIGIN"
-        elif path.parent == dynload:
-            runpath = "$ORIGIN/../.."
-        else:
-            continue
-        _run([patchelf, "--set-rpath", runpath, str(path)], "patchelf")
+        if path.parent in runpaths:
+            by_runpath.setdefault(runpaths[path.parent], []).append(str(path))
+    for runpath, paths in by_runpath.items():  # one patchelf per RUNPATH, not one per file
+        _run([patchelf, "--set-rpath", runpath, *paths], "patchelf")
 
 
 # Compiles each target (a file or a directory, under ``tree``) as the standard library's
@@ -255,8 +254,9 @@ mode = PycInvalidationMode.UNCHECKED_HASH
 for target in sys.argv[3:]:
     ddir = os.path.normpath(os.path.join(prefix, os.path.relpath(target, tree)))
     if os.path.isdir(target):
-        ok &= compileall.compile_dir(target, ddir=ddir, quiet=1, workers=0,
-                                     invalidation_mode=mode)
+        # worker processes for the whole tree only: a few files compile faster than they start
+        ok &= compileall.compile_dir(target, ddir=ddir, quiet=1, invalidation_mode=mode,
+                                     workers=0 if target == tree else 1)
     else:
         ok &= compileall.compile_file(target, ddir=os.path.dirname(ddir), quiet=1,
                                       invalidation_mode=mode)
@@ -347,12 +347,21 @@ def prepare_interpreter(cache_root: Path, source: Source | None = None, *,
 
 
 def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interpreter:
+    """The steps of the module's docstring; the zip, which needs only the copied standard
+    library, is written meanwhile by the source interpreter (the same compiler as its copy)."""
     stage.chmod(0o755)
     copy_layout(source, stage)
-    libraries = vendor_libraries(source, stage)
-    strip_debug_info(elf_files(stage), log)
-    set_runpaths(source, stage)
-    _run(stdlib.zip_command(source, stage), "zipping the standard library", env={}, cwd=stage)
+    zipping = subprocess.Popen(stdlib.zip_command(source, stage), env={}, cwd=stage,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        libraries = vendor_libraries(source, stage)
+        strip_debug_info(elf_files(stage), log)
+        set_runpaths(source, stage)
+    finally:
+        output = zipping.communicate()[0]  # on an error too: it writes into the stage
+    if zipping.returncode != 0:
+        raise BuildError(TOOL_FAILED.format(tool="zipping the standard library",
+                                            output=output.strip()[-4000:]))
     check_relocatable(stage)
     (stage / CHECKED).write_text("")
     described = describe(source, tuple(sorted(libraries)))

@@ -3,8 +3,8 @@
 sourceless ``.pyc`` (``lib/python3XY.zip``), which CPython puts on ``sys.path`` before
 ``lib/python3.X/`` and imports from natively (zipimport is frozen into the interpreter).
 
-The zip is written once per cached interpreter (``twelve.builder.interpreter``), by that
-interpreter, and linked into each release; what a zip cannot hold stays a directory
+The zip is written once per cached interpreter (``twelve.builder.interpreter``), by the
+interpreter it copies (the same compiler), and linked into each release; what a zip cannot hold stays a directory
 (``NOT_ZIPPED``), and so does every optional module, so that a release can keep one without
 another zip. docs/releases.md ("Size") has the measurements behind each choice.
 """
@@ -39,9 +39,9 @@ HOT = frozenset({
 })
 HOT_DIR = "stdlib.hot"   # in the cache, beside stdlib.zip: the HOT modules' .pyc files
 LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
-# Run by the copied interpreter under -X no_debug_ranges: a .pyc without column tables is ~7%
-# smaller and compresses ~25% better; the tables only place the ^^^ under a traceback's source
-# line, and a module in the zip has no source line to show.
+# Run under -X no_debug_ranges: a .pyc without column tables is ~7% smaller and compresses
+# ~25% better; the tables only place the ^^^ under a traceback's source line, and a module in
+# the zip has no source line to show.
 ZIP_SCRIPT = r"""
 import sys, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
@@ -78,13 +78,12 @@ def zip_command(source: Source, stage: Path) -> list[str]:
     a sourceless .pyc (and the package data beside them), in name order with fixed times, so
     it is reproducible, except the ``HOT`` modules, written as files under ``stage/HOT_DIR``.
     Left out: ``NOT_ZIPPED`` and the modules a release may keep (``OPTIONAL_STDLIB``). Run by
-    the copied interpreter, whose compiler it must be."""
+    the source interpreter, whose compiler is its copy's (the copy may not run yet: its
+    RUNPATHs are set meanwhile), with -B: whatever it imports leaves no bytecode anywhere."""
     tree = stage / "lib" / source.lib_name
     skip = [*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)]
-    # -B: what the script imports must leave no bytecode in the prepared tree, which has none
-    # (each release's shape compiles what it ships, and would take a stray .pyc as current).
-    return [str(stage / "bin" / source.lib_name), "-E", "-s", "-B", "-X", "no_debug_ranges",
-            "-c", ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), str(stage / HOT_DIR),
+    return [str(source.executable), "-E", "-s", "-B", "-X", "no_debug_ranges", "-c",
+            ZIP_SCRIPT, str(tree), str(stage / ZIP_FILE), str(stage / HOT_DIR),
             f"lib/{zip_name(source)}", " ".join(sorted(HOT)), *skip]
 
 
