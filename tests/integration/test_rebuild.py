@@ -8,6 +8,8 @@ build), and uv's cache, so no download is needed.
 """
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
 import os
 import shutil
@@ -103,3 +105,27 @@ def test_a_rebuild_is_identical_to_a_build_that_reused_nothing(project, fresh_ca
     shutil.rmtree(project / "_build")
     twelve("release", "--overwrite", cwd=project, env=fresh_cache())
     assert differences(tree(release), edited) == []
+
+
+def test_the_locked_packages_are_linked_from_uvs_cache_which_stays_as_it_was(project,
+                                                                              fresh_cache):
+    """uv installs the locked packages as hard links to its cache (deps.install_requirements):
+    what twelve then does to them (compile, strip, prune RECORD, normalise) must never write
+    into a file in place: every file still linked has the bytes its wheel's RECORD says."""
+    env = fresh_cache()
+    twelve("release", "--overwrite", cwd=project, env=env)
+    shutil.rmtree(project / "_build")  # only the dependency cache and uv's link them now
+    entries = Path(env["XDG_CACHE_HOME"]) / "twelve" / "deps"
+    (lib,) = [p / "lib" for p in entries.iterdir() if not p.name.startswith(".")]
+    linked = 0
+    for record in lib.glob("*.dist-info/RECORD"):
+        for row in csv.reader(record.read_text().splitlines()):
+            path = lib / row[0]
+            if len(row) < 2 or not row[1].startswith("sha256=") or not path.is_file() \
+                    or path.stat().st_nlink < 2:
+                continue
+            linked += 1
+            digest = hashlib.sha256(path.read_bytes()).digest()
+            expected = base64.urlsafe_b64decode(row[1].removeprefix("sha256=") + "==")
+            assert digest == expected, f"{row[0]} was written in place"
+    assert linked > 50, "the locked packages were copied, not linked from uv's cache"
