@@ -154,6 +154,22 @@ def test_is_elf(tmp_path):
     assert elf_files(tmp_path) == [tmp_path / "true"]   # the symlink is not listed twice
 
 
+def test_ldd_many_says_what_ldd_says_of_each_file(tmp_path):
+    """Many files to one ldd per core (it heads each one's libraries with "PATH:"): the same
+    libraries, file by file, as one ldd per file; a file that is not ELF has none."""
+    import _bz2
+    import _ssl
+    text = tmp_path / "notes: not an ELF file.txt"
+    text.write_text("hello\n")
+    files = [Path(sys.executable).resolve(), Path(_bz2.__file__), text, Path(_ssl.__file__),
+             Path(json.__file__), Path(_bz2.__file__)]
+    expected = [(path, elf.ldd(path)) for path in files]
+    assert any(entries for _, entries in expected)
+    assert elf.ldd_many(files) == expected
+    assert elf.ldd_many(files[1:2]) == expected[1:2]
+    assert elf.ldd_many([]) == []
+
+
 # -- the relocation checks on tiny copied binaries ----------------------------------------------
 
 def _module_linking_outside() -> tuple[Path, str]:
