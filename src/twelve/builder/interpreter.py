@@ -357,12 +357,12 @@ def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interprete
         libraries = vendor_libraries(source, stage)
         strip_debug_info(elf_files(stage), log)
         set_runpaths(source, stage)
+        check_relocatable(stage)
     finally:
         output = zipping.communicate()[0]  # on an error too: it writes into the stage
     if zipping.returncode != 0:
         raise BuildError(TOOL_FAILED.format(tool="zipping the standard library",
                                             output=output.strip()[-4000:]))
-    check_relocatable(stage)
     (stage / CHECKED).write_text("")
     described = describe(source, tuple(sorted(libraries)))
     (stage / DESCRIPTION).write_text(json.dumps({
