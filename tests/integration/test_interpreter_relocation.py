@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from twelve.builder import assemble, deps, elf
+from twelve.builder import assemble, deps, elf, stdlib
 from twelve.builder.interpreter import (DESCRIPTION, check_relocatable, copy_interpreter,
                                       find_source, prepare_interpreter,
                                       shaped_interpreter)
@@ -148,11 +148,20 @@ def test_copies_run_from_anywhere_with_an_empty_environment(prepared, tmp_path):
 
 
 def test_bytecode_is_reproducible(prepared, tmp_path):
-    """Two prepares give the same zip, and their shapes without strip the same .pyc; the
-    prepared tree itself holds none (a shape compiles what it ships)."""
+    """Two prepares give the same zip and the same stdlib.HOT files, and their shapes without
+    strip the same .pyc; the prepared tree itself holds none (a shape compiles what it
+    ships)."""
     other, _ = prepare_interpreter(tmp_path / "cache")
-    assert list(prepared[1].rglob("*.pyc")) == list(other.rglob("*.pyc")) == []
+
+    def bytecode(tree):
+        return {p.relative_to(tree): p.read_bytes() for p in tree.rglob("*.pyc")
+                if stdlib.HOT_DIR not in p.relative_to(tree).parts}
+
+    assert bytecode(prepared[1]) == bytecode(other) == {}
     assert (prepared[1] / "stdlib.zip").read_bytes() == (other / "stdlib.zip").read_bytes()
+    hot = [{p.relative_to(path): p.read_bytes() for p in (path / stdlib.HOT_DIR).rglob("*.pyc")}
+           for path in (prepared[1], other)]
+    assert hot[0] == hot[1] and len(hot[0]) > 20
     shapes = [shaped_interpreter(path, strip=False, keep_stdlib=())
               for path in (prepared[1], other)]
     first, second = ({p.relative_to(shape): p.read_bytes() for p in shape.rglob("*.pyc")}
