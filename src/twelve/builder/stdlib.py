@@ -41,7 +41,8 @@ HOT_DIR = "stdlib.hot"   # in the cache, beside stdlib.zip: the HOT modules' .py
 LANDMARK = "os.pyc"   # beside the zip too: CPython finds its prefix by lib/python3.X/os.py[c]
 # Run under -X no_debug_ranges: a .pyc without column tables is ~7% smaller and compresses
 # ~25% better; the tables only place the ^^^ under a traceback's source line, and a module in
-# the zip has no source line to show.
+# the zip has no source line to show. Deflated at zlib's level 6, the tarball's: level 9 makes a
+# zip 0.04 MB smaller (of 3.1 MB) for 0.9 s more of every cold build's CPU.
 ZIP_SCRIPT = r"""
 import sys, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
@@ -51,7 +52,7 @@ stdlib, out, hot_dir, prefix = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 hot, skip = set(sys.argv[5].split()), set(sys.argv[6:])
 files = sorted(p for p in stdlib.rglob("*") if p.is_file()
                and p.relative_to(stdlib).parts[0] not in skip and "__pycache__" not in p.parts)
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
     for path in files:
         rel = path.relative_to(stdlib).as_posix()
         data = path.read_bytes()
@@ -64,7 +65,7 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
             continue
         info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
         info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
-        zf.writestr(info, data, compresslevel=9)
+        zf.writestr(info, data, compresslevel=6)
 """
 
 
