@@ -17,6 +17,7 @@ A boot has a deadline, and so has a stop during a boot: a node that is not ready
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import secrets
 import signal
@@ -294,6 +295,7 @@ def serve_web(release, node: Node, twelve_cfg: dict):
     deadline.watch(node, settings.boot_timeout, lambda: leave_now(release, node))
     app = system.load_app(ref)
     kind = servers.check_interface(server, app, ref)
+    gc.freeze()  # what the node imported, the workers inherit: no collection of theirs touches it
     sock = listen.listening_socket(settings.host, settings.port, os.environ)
     status = f"{release.name} {release.vsn} listening on {listen.describe(sock)}"
     hooks = servers.Hooks(ready=lambda: node.ready(status), stopping=_stopping,
