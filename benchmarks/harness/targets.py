@@ -110,6 +110,14 @@ def _p99_excess(path: str):
     return measure
 
 
+def _load_pss(r):
+    """The process tree's peak PSS under load against bare gunicorn's: the other half of issue
+    15, point 5 (the node preloads the app, so RSS counts its shared pages once per process)."""
+    mine = _median(r, "memory", "twelve", "load_pss")
+    bare = _median(r, "memory", "bare", "load_pss")
+    return mine / bare if mine is not None and bare else None
+
+
 def _idle_rss(r):
     mine = _median(r, "memory", "twelve", "idle_rss")
     bare = _median(r, "memory", "bare", "idle_rss")
@@ -178,6 +186,9 @@ TARGETS: tuple[Target, ...] = (
            False, _p99_excess("/visits"), "as for requests/s"),
     Target("rss", "idle node RSS ≤ bare + 5 MB", "MB more", 5.0, False, _idle_rss,
            "import less in the node (the builder never; the control server lazily)"),
+    Target("pss_load", "peak PSS under load ≤ bare's (the app preloaded, gc.freeze)", "×", 1.0,
+           False, _load_pss, "keep the workers' pages shared with the node: gc.freeze() "
+           "after the app's import, nothing written into what the workers inherit"),
 )
 
 

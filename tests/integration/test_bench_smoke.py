@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "bench.py"
 WRK_MISSING = "serving and memory under load: wrk is not installed"
-LOAD_TARGETS = {"rps_root", "rps_visits", "p99_root", "p99_visits", "rss"}
+LOAD_TARGETS = {"rps_root", "rps_visits", "p99_root", "p99_visits", "rss", "pss_load"}
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_launch_control_serving_and_memory(smoke):
 
 def test_targets_and_report(smoke):
     results, text, out = smoke
-    assert len(results["targets"]) == 21
+    assert len(results["targets"]) == 22
     for target in results["targets"]:
         assert target["met"] in (True, False, None)
         if target["met"] is None:

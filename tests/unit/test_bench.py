@@ -141,6 +141,8 @@ def test_targets_are_evaluated_met_or_not_or_not_measured():
     assert rows["rps_root"]["met"] is True  # 0.99 ≥ 0.98
     assert rows["p99_root"]["met"] is True  # within bare's own spread
     assert rows["rss"]["measured"] == pytest.approx(4.0) and rows["rss"]["met"] is True
+    assert rows["pss_load"]["measured"] == pytest.approx(74 / 70)
+    assert rows["pss_load"]["met"] is False
     assert rows["rps_visits"]["met"] is None  # not measured: said so, not guessed
     assert rows["tar"]["measured"] == pytest.approx(0.6) and rows["tar"]["met"] is True
 
