@@ -27,6 +27,7 @@ import stat
 import struct
 import time
 from _operator import _compare_digest  # hmac.compare_digest, without importing hmac
+
 from twelve.runtime import jsonc
 from twelve.runtime.errors import NOT_RUNNING, TwelveError
 
