@@ -31,6 +31,14 @@ from _operator import _compare_digest  # hmac.compare_digest, without importing 
 from twelve.runtime import jsonc
 from twelve.runtime.errors import NOT_RUNNING, TwelveError
 
+try:
+    from _sha2 import sha256 as _sha256  # CPython ≥ 3.12: built in, no OpenSSL
+except ImportError:
+    try:
+        from _sha256 import sha256 as _sha256  # CPython 3.11
+    except ImportError:
+        from hashlib import sha256 as _sha256
+
 PROTOCOL = 1
 MAX_FRAME = 1 << 20          # bytes; a request larger than this is an attack or a mistake
 HANDSHAKE_TIMEOUT = 5.0      # seconds an unauthenticated peer may take, for the whole handshake
@@ -148,32 +156,14 @@ def _proof(cookie: bytes, role: bytes, theirs: str, mine: str) -> str:
 def hmac_sha256(key: bytes, message: bytes) -> str:
     """HMAC-SHA256 (RFC 2104) on CPython's own SHA-256: the hmac and hashlib modules load
     OpenSSL's libcrypto, milliseconds of every rpc for three short digests."""
-    sha256 = _sha256()
     if len(key) > _BLOCK:
-        key = sha256(key).digest()
+        key = _sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
-    inner = sha256(bytes(k ^ 0x36 for k in key) + message).digest()
-    return sha256(bytes(k ^ 0x5C for k in key) + inner).hexdigest()
+    inner = _sha256(bytes(k ^ 0x36 for k in key) + message).digest()
+    return _sha256(bytes(k ^ 0x5C for k in key) + inner).hexdigest()
 
 
 _BLOCK = 64  # SHA-256's block size
-
-
-def _sha256():
-    if _SHA256:
-        return _SHA256[0]
-    try:
-        from _sha2 import sha256  # CPython ≥ 3.12
-    except ImportError:
-        try:
-            from _sha256 import sha256  # CPython 3.11
-        except ImportError:
-            from hashlib import sha256
-    _SHA256.append(sha256)
-    return sha256
-
-
-_SHA256 = []  # the constructor, once looked up (functools would cost a client its import)
 
 
 # -- framing ----------------------------------------------------------------------------------
