@@ -115,3 +115,27 @@ def test_the_loaded_image_sees_a_changed_mapped_byte(with_debug, tmp_path):
     changed = tmp_path / "changed.so"
     changed.write_bytes(bytes(data))
     assert elf.loaded_image(changed) != image
+
+
+def test_a_file_without_debug_sections_is_neither_copied_nor_rewritten(with_debug, tmp_path):
+    bare = tmp_path / "libbare.so"
+    subprocess.run(["strip", "--strip-debug", "-o", str(bare), str(with_debug)], check=True)
+    linked = tmp_path / "cache-entry.so"
+    os.link(bare, linked)
+    assert not elf.has_debug_sections(bare)
+    assert elf.strip_debug_info([bare], print) == []
+    assert bare.stat().st_ino == linked.stat().st_ino  # not replaced by a stripped copy
+
+
+def test_debug_sections_are_read_as_objdump_reads_them(with_debug, tmp_path):
+    """Against binutils on real files: the host's extension modules (built with or without
+    -g), one with a debug section added, and the same stripped."""
+    bare = tmp_path / "libbare.so"
+    subprocess.run(["strip", "--strip-debug", "-o", str(bare), str(with_debug)], check=True)
+    files = [with_debug, bare, *elf.elf_files(interpreter.find_source().lib_dynload)[:20]]
+    for path in files:
+        names = [line.split()[1] for line in sections(path).splitlines()
+                 if line.strip()[:1].isdigit()]
+        expected = any(name.startswith((".debug", ".zdebug", ".stab")) for name in names)
+        assert elf.has_debug_sections(path) == expected, path
+    assert elf.has_debug_sections(with_debug) and not elf.has_debug_sections(bare)

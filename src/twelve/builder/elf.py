@@ -125,58 +125,125 @@ def elf_files(root: Path) -> list[Path]:
 def strip_debug_info(files: list[Path], log: Callable[[str], None]) -> list[Path]:
     """``strip --strip-debug`` on ``files``, keeping a stripped file only if what the loader
     maps of it is unchanged (``loaded_image``); every other file stays as it was, byte for byte.
-    Returns the files kept as they were.
+    Returns the files that keep their debug sections, as they were.
 
     GNU strip rewrites the layout of a file that patchelf already rewrote (auditwheel's
     ``numpy.libs/``, ``scipy.libs/``, ``Pillow.libs/``...): it moves the segment patchelf added,
     and the loader then refuses the library ("ELF load command address/offset not
     page-aligned"). Debug sections are never mapped, so a correct strip changes no mapped byte.
 
-    Each file is stripped as a copy that replaces the original by rename, never in place: an
-    original hard-linked from a cache is never written to.
+    Each file is stripped into a copy that replaces the original by rename, never in place: an
+    original hard-linked from a cache is never written to. A file without debug sections
+    (``has_debug_sections``) is not copied at all.
     """
     strip = shutil.which("strip")
     if strip is None:
         log(STRIP_MISSING)
         return []
-    kept, copies = [], {}
-    try:
-        for path in files:
-            image = loaded_image(path)
-            if image is None:  # not an ELF file twelve can read: never modified
-                kept.append(path)
-                continue
-            copy = path.with_name(f".{path.name}.twelve-strip")
-            shutil.copy2(path, copy)
-            copies[path] = (copy, image)
-        _run_strip(strip, [copy for copy, _ in copies.values()])
-        for path, (copy, image) in copies.items():
-            if loaded_image(copy) == image:
-                os.replace(copy, path)
-            else:
-                kept.append(path)
-    finally:
-        for copy, _ in copies.values():
-            copy.unlink(missing_ok=True)
+    candidates = [path for path in files if has_debug_sections(path)]
+
+    def one(path: Path) -> bool:
+        copy = path.with_name(f".{path.name}.twelve-strip")
+        if _stripped_copy(strip, path, copy):
+            shutil.copymode(path, copy)
+            os.replace(copy, path)
+            return True
+        return False
+
+    kept = [path for path, stripped in zip(candidates, _each(one, candidates)) if not stripped]
+    _log_kept(kept, log)
+    return kept
+
+
+def copy_stripped(pairs: dict[Path, Path], log: Callable[[str], None]) -> list[Path]:
+    """Copy each source (a value) to its destination (the key, which must not exist) without
+    debug sections: ``strip --strip-debug -o``, kept only if what the loader maps is the
+    source's, as ``strip_debug_info`` keeps it; a plain copy otherwise, and for a file
+    without debug sections. Each file is written once. Returns the destinations that keep
+    their debug sections."""
+    strip = shutil.which("strip")
+    if strip is None:
+        log(STRIP_MISSING)
+
+    def one(dest: Path) -> bool:   # whether dest has no debug sections
+        source = pairs[dest]
+        if not has_debug_sections(source):
+            shutil.copyfile(source, dest)
+            return True
+        if strip is not None and _stripped_copy(strip, source, dest):
+            return True
+        shutil.copyfile(source, dest)
+        return False
+
+    kept = [dest for dest, clean in zip(pairs, _each(one, list(pairs))) if not clean]
+    if strip is not None:
+        _log_kept(kept, log)
+    return kept
+
+
+def _stripped_copy(strip: str, source: Path, dest: Path) -> bool:
+    """Write ``dest`` as ``source`` stripped of its debug sections; True if what the loader
+    maps is unchanged, else (or if strip fails) leave no ``dest`` and return False."""
+    image = loaded_image(source)
+    if image is None:   # not an ELF file twelve can read: never modified
+        return False
+    done = subprocess.run([strip, "--strip-debug", "-o", str(dest), str(source)],
+                          capture_output=True, check=False).returncode == 0
+    if done and loaded_image(dest) == image:
+        return True
+    dest.unlink(missing_ok=True)
+    return False
+
+
+def _each(work: Callable[[Path], bool], paths: list[Path]) -> list[bool]:
+    """``work`` on every path, on every core: each strip is its own process."""
+    if len(paths) < 2:
+        return [work(path) for path in paths]
+    with ThreadPoolExecutor(min(len(paths), os.cpu_count() or 1)) as pool:
+        return list(pool.map(work, paths))
+
+
+def _log_kept(kept: list[Path], log: Callable[[str], None]) -> None:
     if kept:
         log(STRIP_KEPT.format(count=len(kept), files=", ".join(sorted(p.name for p in kept)[:5])
                               + (", ..." if len(kept) > 5 else "")))
-    return sorted(kept)
 
 
-def _run_strip(strip: str, files: list[Path]) -> None:
-    """One strip for all (fast); if it fails, one per file, so a file strip cannot read keeps
-    its copy unstripped (the comparison then keeps the original) and fails nothing else."""
-    for start in range(0, len(files), 500):  # bounded command lines
-        batch = files[start:start + 500]
-        if _strip(strip, batch).returncode != 0:
-            for path in batch:
-                _strip(strip, [path])
+# The sections ``strip --strip-debug`` removes (binutils' is_strip_section: debugging info).
+DEBUG_SECTIONS = (b".debug", b".zdebug", b".gnu.debuglto_", b".stab", b".line")
 
 
-def _strip(strip: str, files: list[Path]) -> subprocess.CompletedProcess:
-    return subprocess.run([strip, "--strip-debug", *map(str, files)], capture_output=True,
-                          check=False)
+def has_debug_sections(path: Path) -> bool:
+    """Whether ``path`` has a section ``strip --strip-debug`` removes, read from its section
+    table alone (a few KB, not the file); True when the table cannot be read, so that the
+    caller's full check decides."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if len(head) < 52 or head[:4] != ELF_MAGIC or head[4] not in (1, 2) \
+                    or head[5] not in (1, 2):
+                return True
+            is64, order = head[4] == 2, "<" if head[5] == 1 else ">"
+            (shoff,) = struct.unpack_from(order + ("Q" if is64 else "I"), head, 40 if is64 else 32)
+            shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", head,
+                                                            58 if is64 else 46)
+            if shoff == 0:
+                return False   # no section table: nothing for strip to remove
+            entry = order + ("IIQQQQ" if is64 else "IIIIII")  # name, type, flags, addr, offset, size
+            if shnum == 0 or shstrndx >= shnum or shentsize < struct.calcsize(entry):
+                return True    # extended numbering (over 65279 sections) or a broken table
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            _, _, _, _, names_at, names_size = struct.unpack_from(entry, table, shstrndx * shentsize)
+            f.seek(names_at)
+            names = f.read(names_size)
+    except (OSError, struct.error):
+        return True
+    for i in range(shnum):
+        (start,) = struct.unpack_from(order + "I", table, i * shentsize)
+        if names[start:names.find(b"\0", start)].startswith(DEBUG_SECTIONS):
+            return True
+    return False
 
 
 def loaded_image(path: Path) -> tuple[bytes, str] | None:

@@ -19,15 +19,17 @@ library ``PRUNE_RULES`` drops what a server never needs.
    prefix from the executable's location (the ``lib/python3.X/os.py`` landmark).
 2. ``vendor_libraries``: every non-glibc library the executable and ``lib-dynload`` load is
    copied into ``lib/`` under its soname (``ldd`` lists the transitive closure).
-3. ``strip_debug_info`` (``twelve.builder.elf``): ``strip --strip-debug`` on every ELF file when
-   binutils is installed.
+3. ``copy_binaries``: the ELF files of steps 1-2 are copied last, each written once,
+   by ``strip --strip-debug -o`` when binutils is installed and the file has debug sections
+   (``twelve.builder.elf.copy_stripped``).
    pyenv builds keep DWARF (libpython alone carries ~18 MB of it); the symbol table stays, so
    the files work and backtraces keep function names.
 4. ``set_runpaths`` with patchelf: executable ``$ORIGIN/../lib``, ``lib/*`` ``$ORIGIN``,
    ``lib-dynload/*`` ``$ORIGIN/../..``.
 5. ``stdlib.zip`` (``twelve.builder.stdlib``): the standard library compiled, sourceless,
    which releases built with ``strip`` link; written by the source interpreter (its copy's
-   compiler) while steps 2-4 run, as soon as step 1 has copied the standard library.
+   compiler) from the source's own files (``stdlib_tree``: what step 1 copies), while steps
+   1-4 run.
 6. ``check_relocatable`` (``twelve.builder.elf``), once: the ``CHECKED`` marker says so.
 
 The prepared tree holds no bytecode (``__pycache__``): most of it would be thrown away, since
@@ -56,7 +58,8 @@ from pathlib import Path
 
 from twelve.builder import depcache, stdlib
 from twelve.builder.elf import (GLIBC_FAMILY, check_dependency_libraries, check_relocatable,
-                              elf_files, find_patchelf, is_glibc, ldd_many, strip_debug_info)
+                              copy_stripped, elf_files, find_patchelf, is_elf, is_glibc,
+                              ldd_many)
 from twelve.builder.pythons import Python as Source
 from twelve.builder.pythons import builder_python, probe
 from twelve.errors import BuildError
@@ -153,51 +156,100 @@ def _matches(relative: str, pattern: str) -> bool:
 
 # -- 1. layout ---------------------------------------------------------------------------------
 
-def copy_layout(source: Source, stage: Path) -> None:
+def copy_layout(source: Source, stage: Path, tree: dict[str, Path | None]) -> dict[Path, Path]:
+    """The executable, and the standard library ``tree`` (``stdlib_tree``) under lib/; returns
+    the ELF files, not copied yet ({destination: source}: ``copy_binaries`` strips them as it
+    copies them, writing each once)."""
     bin_dir = stage / "bin"
     bin_dir.mkdir(parents=True)
     exe = bin_dir / source.lib_name
-    shutil.copyfile(source.executable, exe)
-    exe.chmod(0o755)
+    binaries = {exe: Path(source.executable)}
     (bin_dir / "python3").symlink_to(exe.name)
     stdlib = stage / "lib" / source.lib_name
-    for tree in dict.fromkeys([source.stdlib, source.platstdlib]):   # usually one and the same
-        copy_pruned(tree, stdlib)
+    stdlib.mkdir(parents=True)
+    _copy_tree(tree, stdlib, binaries)
     if not (stdlib / "lib-dynload").is_dir():   # lib-dynload lives outside the stdlib
-        copy_pruned(source.lib_dynload, stdlib / "lib-dynload", under="lib-dynload/")
+        copy_pruned(source.lib_dynload, stdlib / "lib-dynload", under="lib-dynload/",
+                    binaries=binaries)
     (stdlib / "site-packages").mkdir(exist_ok=True)
+    return binaries
 
 
-def copy_pruned(src: Path, dest: Path, under: str = "") -> None:
-    """Copy a standard library tree minus ``PRUNE_RULES`` (matched as if ``src`` were at
-    lib/python3.X/``under``), following symlinks, with normalised modes."""
+def stdlib_tree(source: Source) -> dict[str, Path | None]:
+    """What ``copy_layout`` copies to lib/python3.X: relative path → the source's file, or
+    None for a directory; the standard library and its platform part (usually one and the
+    same, the latter winning), minus ``PRUNE_RULES``."""
+    tree: dict[str, Path | None] = {}
+    for root in dict.fromkeys([source.stdlib, source.platstdlib]):
+        tree.update(pruned_tree(root))
+    return tree
+
+
+def pruned_tree(src: Path, under: str = "") -> dict[str, Path | None]:
+    """Every directory (None) and file of a standard library tree, relative to ``src``, minus
+    ``PRUNE_RULES`` (matched as if ``src`` were at lib/python3.X/``under``), symlinks followed
+    and dangling ones left out, in walk order (a directory before what it holds)."""
+    found: dict[str, Path | None] = {}
     for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
         here = Path(dirpath)
         rel_dir = here.relative_to(src).as_posix()
         prefix = under if rel_dir == "." else f"{under}{rel_dir}/"
         dirnames[:] = sorted(d for d in dirnames if not is_pruned(prefix + d))
-        (dest / rel_dir).mkdir(mode=0o755, parents=True, exist_ok=True)
+        if rel_dir != ".":
+            found[rel_dir] = None
         for name in sorted(filenames):
             target = here / name
-            if is_pruned(prefix + name) or not target.exists():   # pruned, or a dangling link
-                continue
-            shutil.copyfile(target, dest / rel_dir / name)
-            os.chmod(dest / rel_dir / name, 0o755 if os.access(target, os.X_OK) else 0o644)
+            if not is_pruned(prefix + name) and target.exists():   # pruned, or a dangling link
+                found[prefix[len(under):] + name] = target
+    return found
+
+
+def copy_pruned(src: Path, dest: Path, under: str = "",
+                binaries: dict[Path, Path] | None = None) -> None:
+    """Copy a standard library tree minus ``PRUNE_RULES`` (``pruned_tree``); its ELF files
+    only into ``binaries`` when given (see ``copy_layout``)."""
+    dest.mkdir(mode=0o755, parents=True, exist_ok=True)
+    _copy_tree(pruned_tree(src, under), dest, binaries)
+
+
+def _copy_tree(tree: dict[str, Path | None], dest: Path,
+               binaries: dict[Path, Path] | None = None) -> None:
+    """Copy a ``pruned_tree`` into the directory ``dest``, with normalised modes."""
+    for rel, source in tree.items():
+        if source is None:
+            (dest / rel).mkdir(mode=0o755, exist_ok=True)
+        elif binaries is not None and is_elf(source):
+            binaries[dest / rel] = source
+        else:
+            shutil.copyfile(source, dest / rel)
+            os.chmod(dest / rel, _mode(source))
+
+
+def _mode(source: Path) -> int:
+    return 0o755 if os.access(source, os.X_OK) else 0o644
+
+
+def copy_binaries(binaries: dict[Path, Path], vendored: set[Path],
+                  log: Callable[[str], None]) -> None:
+    """Copy the ELF files (``copy_layout``'s and the ``vendored`` libraries), stripped of
+    their debug sections (``elf.copy_stripped``); a vendored library is executable, as a
+    shared library's file is wherever ld.so looks."""
+    copy_stripped(binaries, log)
+    for dest, source in binaries.items():
+        os.chmod(dest, 0o755 if dest in vendored else _mode(source))
 
 
 # -- 2. vendored libraries ---------------------------------------------------------------------
 
-def vendor_libraries(source: Source, stage: Path) -> dict[str, str]:
-    """Copy every non-glibc library the copied ELF files load into ``lib/`` under its soname;
-    return {soname: host file}.
+def vendor_libraries(source: Source, stage: Path, binaries: dict[Path, Path]) -> dict[str, str]:
+    """Add every non-glibc library the ELF files of ``binaries`` load to them, as
+    ``lib/<soname>``; return {soname: host file}.
 
     ldd runs on the *source* files, which resolve exactly as the source interpreter does
     (including an ``$ORIGIN`` RUNPATH); its output is already the transitive closure.
     """
-    dynload = stage / "lib" / source.lib_name / "lib-dynload"
-    modules = [source.lib_dynload / p.name for p in elf_files(dynload)]
     wanted: dict[str, str] = {}
-    for path, entries in ldd_many([source.executable, *modules]):
+    for path, entries in ldd_many(list(binaries.values())):
         for entry in entries:
             if is_glibc(entry.name):
                 continue
@@ -207,8 +259,7 @@ def vendor_libraries(source: Source, stage: Path) -> dict[str, str]:
                     hint=NOT_FOUND_HINT.format(file=path))
             wanted.setdefault(os.path.basename(entry.name), os.path.realpath(entry.path))
     for soname, real in sorted(wanted.items()):
-        shutil.copyfile(real, stage / "lib" / soname)
-        os.chmod(stage / "lib" / soname, 0o755)
+        binaries[stage / "lib" / soname] = Path(real)
     return wanted
 
 
@@ -347,19 +398,20 @@ def prepare_interpreter(cache_root: Path, source: Source | None = None, *,
 
 
 def build(source: Source, stage: Path, log: Callable[[str], None]) -> Interpreter:
-    """The steps of the module's docstring; the zip, which needs only the copied standard
+    """The steps of the module's docstring; the zip, which needs only the source's standard
     library, is written meanwhile by the source interpreter (the same compiler as its copy)."""
     stage.chmod(0o755)
-    copy_layout(source, stage)
-    zipping = subprocess.Popen(stdlib.zip_command(source, stage), env={}, cwd=stage,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tree = stdlib_tree(source)
+    zipping = stdlib.start_zip(source, stage, tree)
     try:
-        libraries = vendor_libraries(source, stage)
-        strip_debug_info(elf_files(stage), log)
+        binaries = copy_layout(source, stage, tree)
+        libraries = vendor_libraries(source, stage, binaries)
+        copy_binaries(binaries, {stage / "lib" / soname for soname in libraries}, log)
         set_runpaths(source, stage)
         check_relocatable(stage)
     finally:
-        output = zipping.communicate()[0]  # on an error too: it writes into the stage
+        output = zipping.stdout.read()  # on an error too: it writes into the stage
+        zipping.wait()
     if zipping.returncode != 0:
         raise BuildError(TOOL_FAILED.format(tool="zipping the standard library",
                                             output=output.strip()[-4000:]))
