@@ -65,11 +65,15 @@ def test_stale_lock_is_refused(built):
     before = tree_digest(release)
     original = edit(project / "pyproject.toml", '"gunicorn>=22",', '"gunicorn>=22", "idna",')
     try:
-        proc = rebuild(project)
+        # Twice: the lock is checked while its packages install, and an export is only
+        # remembered once its lock passed the check.
+        procs = [rebuild(project), rebuild(project)]
     finally:
         (project / "pyproject.toml").write_text(original)
-    assert proc.returncode == 1
-    assert "exporting uv.lock failed" in proc.stderr and "uv lock" in proc.stderr
+    for proc in procs:
+        assert proc.returncode == 1
+        assert "checking that uv.lock is up to date failed" in proc.stderr
+        assert "uv lock" in proc.stderr
     assert_untouched(release, before)
 
 

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -142,26 +143,52 @@ def runtime_entry(cache: Path, python: str, python_id: str) -> Path:
 
 class AppEntry:
     """The app's cache entry: found at once, or made by a wheel build that runs in its own
-    process while the build links the dependencies (``result()`` waits and installs it)."""
+    process while the build links the dependencies (``result()`` waits and installs it).
+
+    Starting that build may first make its build environment (``build_environment``: the
+    first time, uv installs the backend from the index), so it starts in a thread: the
+    locked packages' install does not wait for it."""
 
     def __init__(self, cache: Path, project, python: Path, python_id: str, strip: bool,
                  sources: dict[str, str], host: Path) -> None:
-        self.python, self.strip = python, strip
+        self.python, self.strip, self.project = python, strip, project
         self.entry = cache / "app" / key_of({
             "sources": sources, "python": python_id, "strip": strip, "uv": uv_identity(),
             "epoch": os.environ.get("SOURCE_DATE_EPOCH")})
-        self.building = self.stage = None
+        self.building = self.stage = self.environment = self._starting = None
+        self._cancelled, self._error = False, None
         if not (self.entry / depcache.HASHES).is_file():
             self.stage = _stage(cache / "app", self.entry)
-            self.project, self.environment = project, build_environment(cache, project, host)
-            self.building = deps.AppWheelBuild(project, python, self.stage / "wheel",
-                                               self.environment)
+            self._starting = threading.Thread(target=self._start, args=(cache, host),
+                                              name="twelve-app-wheel", daemon=True)
+            self._starting.start()
+
+    def _start(self, cache: Path, host: Path) -> None:
+        try:
+            self.environment = build_environment(cache, self.project, host)
+            if not self._cancelled:
+                self.building = deps.AppWheelBuild(self.project, self.python,
+                                                   self.stage / "wheel", self.environment)
+        except BaseException as e:  # noqa: BLE001 - raised again by _started, in the build
+            self._error = e
+
+    def _started(self) -> None:
+        """Wait until the wheel build has started; raise what stopped it from starting."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._error is not None:
+            raise self._error
 
     @property
     def cached(self) -> bool:
-        return self.building is None
+        return self.stage is None
 
     def raise_if_failed(self) -> None:
+        """Report a wheel build that already failed; never waits for one still starting."""
+        if self._starting is not None and self._starting.is_alive():
+            return
+        self._started()
         if self.building is not None and self.environment is None:
             self.building.raise_if_failed()  # else result() tries an isolated build first
 
@@ -178,9 +205,10 @@ class AppEntry:
         return self.building.result()
 
     def result(self, log: Log) -> Path:
-        if self.building is None:
+        if self.cached:
             return self.entry
         try:
+            self._started()
             wheel = self._wheel()
             log(f"* installing {wheel.name}")
             lib = self.stage / "lib"
@@ -196,9 +224,14 @@ class AppEntry:
             shutil.rmtree(self.stage, ignore_errors=True)
 
     def cancel(self) -> None:
+        if self.cached:
+            return
+        self._cancelled = True
+        if self._starting is not None:
+            self._starting.join()  # its uv commands are bounded, and get the terminal's ^C
         if self.building is not None:
             self.building.cancel()
-            shutil.rmtree(self.stage, ignore_errors=True)
+        shutil.rmtree(self.stage, ignore_errors=True)
 
 
 def build_environment(cache: Path, project, host: Path) -> Path | None:

@@ -202,22 +202,24 @@ def assemble_release(release: Release, log: Log) -> Release:
     # The bundled interpreter is prepared (the first time: seconds, mostly other programs)
     # while the dependencies install: they are installed and compiled by the interpreter it
     # is a copy of (release.python), the same compiler, so the bytes are the same.
+    # twelve's runtime, compiled once per twelve and interpreter (runtime_entry), meanwhile too.
     builder, python_id, known = release.python.executable, _python_id(release), {}
-    background = ThreadPoolExecutor(1, thread_name_prefix="twelve-python")
+    background = ThreadPoolExecutor(2, thread_name_prefix="twelve-python")
     bundling = background.submit(contextvars.copy_context().run, install_interpreter,
                                  release, log)
+    runtime = background.submit(layers.runtime_entry, cache_root(), str(builder), python_id)
     try:
         lib = staging / "lib"
         with _phase("dependencies"), \
                 tempfile.TemporaryDirectory(prefix="twelve-builder-") as work:
             packages, app_files = install_dependencies(release, builder, python_id, lib,
                                                        Path(work), known, log)
-        with _phase("runtime"):  # compiled once per twelve and interpreter (runtime_entry)
-            layers.copy_entry(layers.runtime_entry(cache_root(), str(builder), python_id), lib)
+        with _phase("runtime"):
+            layers.copy_entry(runtime.result(), lib)
         with _phase("python"):
             python, info, bundled = bundling.result()
     finally:
-        background.shutdown(wait=True)  # on an error too: it writes into staging/python
+        background.shutdown(wait=True)  # on an error too: they write into staging, the cache
     known.update(bundled)
     launcher_python = os.path.relpath(python, staging) if project.include_python else "python3"
     assemble.write_launcher(release, launcher_python)
@@ -308,32 +310,55 @@ def link_locked_packages(release: Release, python: Path, python_id: str, lib: Pa
     source = "uv.lock" if project.lock_file else "[project].dependencies"
     groups = "".join(f" + group {group}" for group in project.groups)
     log(f"* resolving dependencies from {source}{groups}")
-    export_lock(project, python, requirements, sources)
-    pinned = requirements.read_text()
-    before_install()
-    entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
-                                  project.strip, log, keep=project.keep_sources)
+    confirm = export_lock(project, python, requirements, sources)
+    try:
+        pinned = requirements.read_text()
+        before_install()
+        entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
+                                      project.strip, log, keep=project.keep_sources)
+    except TwelveError:
+        confirm()   # a stale lock explains a failed install best
+        raise
+    except BaseException:
+        confirm(cancel=True)
+        raise
+    confirm()
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))
     return pinned
 
 
-def export_lock(project: Project, python: Path, out: Path, sources: dict[str, str]) -> None:
+def export_lock(project: Project, python: Path, out: Path,
+                sources: dict[str, str]) -> Callable[..., None]:
     """The pinned requirements of uv.lock, exported once per lock, pyproject.toml files and
-    uv; without a lock, resolved on every build (the index may have changed)."""
+    uv; without a lock, resolved on every build (the index may have changed). Returns what
+    confirms them: it waits for the lock's check (``deps.LockCheck``, which runs while the
+    packages install), raises if the lock is stale, and only then remembers the export."""
     if project.lock_file is None or project.lock_file.parent != project.root:
-        deps.lock_requirements(project, python, out)
-        return
+        check = deps.lock_requirements(project, python, out)
+        return _confirming(check, lambda: None)
     key = layers.key_of({"inputs": {rel: digest for rel, digest in sources.items()
                                     if Path(rel).name in layers.LOCK_INPUTS},
                          "groups": list(project.groups), "uv": layers.uv_identity()})
     remembered = layers.recall(cache_root(), "export", key)
     if remembered is not None:
         out.write_text(remembered)
-        return
-    deps.lock_requirements(project, python, out)
-    layers.remember(cache_root(), "export", key, out.read_text())
+        return _confirming(None, lambda: None)
+    check = deps.lock_requirements(project, python, out)
+    return _confirming(check, lambda: layers.remember(cache_root(), "export", key,
+                                                      out.read_text()))
+
+
+def _confirming(check: deps.LockCheck | None, then: Callable[[], None]) -> Callable[..., None]:
+    def confirm(cancel: bool = False) -> None:
+        if check is not None and cancel:
+            check.cancel()
+            return
+        if check is not None:
+            check.wait()
+        then()
+    return confirm
 
 
 def _python_id(release: Release) -> str:
