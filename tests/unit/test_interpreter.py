@@ -154,9 +154,15 @@ def test_is_elf(tmp_path):
     assert elf_files(tmp_path) == [tmp_path / "true"]   # the symlink is not listed twice
 
 
-def test_ldd_many_says_what_ldd_says_of_each_file(tmp_path):
-    """Many files to one ldd per core (it heads each one's libraries with "PATH:"): the same
-    libraries, file by file, as one ldd per file; a file that is not ELF has none."""
+@pytest.mark.parametrize("through", ["the loader", "ldd"])
+def test_ldd_many_says_what_ldd_says_of_each_file(tmp_path, monkeypatch, through):
+    """Through the loader (``ld.so --list``, one per file) or, without it, many files to one
+    ldd per core (it heads each one's libraries with "PATH:"): the same libraries, file by
+    file, as the ldd script run on each file alone; a file that is not ELF has none."""
+    if through == "the loader":
+        assert elf.loader() is not None, "glibc's loader answers --list on every glibc host"
+    else:
+        monkeypatch.setattr(elf, "loader", lambda: None)
     import _bz2
     import _ssl
     text = tmp_path / "notes: not an ELF file.txt"
@@ -168,6 +174,13 @@ def test_ldd_many_says_what_ldd_says_of_each_file(tmp_path):
     assert elf.ldd_many(files) == expected
     assert elf.ldd_many(files[1:2]) == expected[1:2]
     assert elf.ldd_many([]) == []
+
+
+def test_the_loader_is_the_program_interpreter_of_python():
+    interp = elf.program_interpreter(Path(os.path.realpath(sys.executable)))
+    assert interp is not None and os.path.isabs(interp) and elf.is_glibc(interp)
+    assert elf.program_interpreter(Path(elf.__file__)) is None   # not ELF
+    assert elf.program_interpreter(Path(interp)) is None   # the loader itself has none
 
 
 # -- the relocation checks on tiny copied binaries ----------------------------------------------

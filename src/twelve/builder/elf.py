@@ -7,6 +7,7 @@ RUNPATH, ``$ORIGIN`` and the host's search path, and lists the transitive closur
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -287,7 +288,8 @@ def loaded_image(path: Path) -> tuple[bytes, str] | None:
 
 
 def ldd(path: Path) -> list[LddEntry]:
-    """The transitive dependencies of ``path`` as the host's loader resolves them."""
+    """The transitive dependencies of ``path`` as the host's loader resolves them, from the
+    ``ldd`` script itself (what ``ldd_many`` is held to)."""
     return parse_ldd(_ldd_output([path]))
 
 
@@ -295,28 +297,96 @@ def _ldd_output(paths: list[Path]) -> str:
     tool = shutil.which("ldd") or ("/usr/bin/ldd" if os.path.exists("/usr/bin/ldd") else None)
     if tool is None:
         raise BuildError(LDD_MISSING, hint=LDD_HINT)
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
-    result = subprocess.run([tool, *map(str, paths)], env=env, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run([tool, *map(str, paths)], env=_loader_environ(),
+                            capture_output=True, text=True, check=False)
     # A static or foreign-architecture file makes ldd exit 1 with "not a dynamic executable"
     # (on stderr): nothing to load, nothing to check.
     return result.stdout
 
 
+def _loader_environ() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
+
+
 def ldd_many(paths: list[Path]) -> list[tuple[Path, list[LddEntry]]]:
-    """``ldd`` of each of ``paths``: one ldd per core, each given a share of the files (a
-    process per file costs ~40% more CPU). Given several, ldd prints ``PATH:`` before each
-    one's libraries (which it indents)."""
+    """What ``ldd`` says of each of ``paths``, on every core.
+
+    ldd is a shell script that runs the host's loader twice per file (``--verify``, then
+    the trace: ``LD_TRACE_LOADED_OBJECTS=1 ld.so FILE``, which maps and lists, never runs);
+    with the loader known (``loader``) each file costs that trace alone, one process and no
+    shell: a third of ldd's CPU, which a cold build spends on ~200 files. Without it, one
+    ldd per core, each given a share of the files (ldd prints ``PATH:`` before each one's
+    libraries, which it indents)."""
     paths = list(paths)
     workers = min(os.cpu_count() or 1, len(paths))
     if not workers:
         return []
+    rtld = loader()
+    if rtld is not None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(zip(paths, pool.map(lambda path: _listed(rtld, path), paths)))
     shares = [paths[i::workers] for i in range(workers)]
     found: dict[str, list[LddEntry]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for share, text in zip(shares, pool.map(_ldd_output, shares)):
             found.update(_sections(share, text))
     return [(path, found.get(str(path), [])) for path in paths]
+
+
+def _listed(rtld: str, path: Path) -> list[LddEntry]:
+    """ldd's trace of one file. A missing library is listed as "not found" (``ld.so --list``
+    would stop at it instead); a file the loader cannot load (not ELF, another
+    architecture) prints nothing on its standard output, as with ldd."""
+    result = subprocess.run([rtld, str(path)], env=_trace_environ(), capture_output=True,
+                            text=True, check=False)
+    return parse_ldd(result.stdout)
+
+
+def _trace_environ() -> dict:
+    return {**_loader_environ(), "LD_TRACE_LOADED_OBJECTS": "1"}
+
+
+@functools.cache
+def loader() -> str | None:
+    """The host's dynamic loader, the one ldd runs: the program interpreter (PT_INTERP) of
+    the Python running twelve, if it is one of glibc's and it traces that Python."""
+    executable = os.path.realpath(sys.executable)
+    interp = program_interpreter(Path(executable))
+    if interp is None or not is_glibc(interp) or not os.access(interp, os.X_OK):
+        return None
+    probe = subprocess.run([interp, executable], env=_trace_environ(), capture_output=True,
+                           text=True, check=False)
+    return interp if probe.returncode == 0 and "libc.so" in probe.stdout else None
+
+
+def program_interpreter(path: Path) -> str | None:
+    """An ELF executable's PT_INTERP (its loader's path), or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+    except OSError:
+        return None
+    if len(data) < 52 or data[:4] != ELF_MAGIC or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return None
+    is64, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    if is64:
+        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
+                                         struct.unpack_from(order + "HH", data, 54))
+        entry = order + "IIQQQQ"   # type, flags, offset, vaddr, paddr, filesz
+    else:
+        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "I", data, 28),
+                                         struct.unpack_from(order + "HH", data, 42))
+        entry = order + "IIIIIII"   # type, offset, vaddr, paddr, filesz, memsz, flags
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if at + struct.calcsize(entry) > len(data):
+            return None
+        fields = struct.unpack_from(entry, data, at)
+        if fields[0] == 3:   # PT_INTERP
+            offset, size = (fields[2], fields[5]) if is64 else (fields[1], fields[4])
+            name = data[offset:offset + size].split(b"\0", 1)[0]
+            return name.decode("utf-8", "replace") if name else None
+    return None
 
 
 def _sections(paths: list[Path], text: str) -> dict[str, list[LddEntry]]:
