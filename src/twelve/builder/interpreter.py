@@ -44,16 +44,18 @@ is also rebuilt when one of the host libraries it vendored has changed (a securi
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from pathlib import Path
 
 from twelve.builder import depcache, stdlib
@@ -143,15 +145,19 @@ def is_pruned(relative: str) -> bool:
     """Whether a path relative to lib/python3.X (with "/") is left out of the copy, itself or
     as part of a pruned directory."""
     parts = relative.split("/")
-    return any(_matches("/".join(parts[:depth]), rule.pattern)
-               for depth in range(1, len(parts) + 1) for rule in PRUNE_RULES)
+    pruned = _pruned_pattern().match
+    return any(pruned("/".join(parts[:depth])) for depth in range(1, len(parts) + 1))
 
 
-def _matches(relative: str, pattern: str) -> bool:
-    if pattern.startswith("**/"):
-        tail = pattern[3:]
-        return fnmatchcase(relative, tail) or fnmatchcase(relative, "*/" + tail)
-    return fnmatchcase(relative, pattern)
+@functools.cache
+def _pruned_pattern() -> re.Pattern:
+    """``PRUNE_RULES`` as one regular expression (fnmatch's own translation of each glob;
+    "**/x" is "x" or "*/x"): a copy of the standard library asks it ~30,000 times."""
+    globs = []
+    for rule in PRUNE_RULES:
+        tail = rule.pattern.removeprefix("**/")
+        globs += [tail, "*/" + tail] if rule.pattern.startswith("**/") else [rule.pattern]
+    return re.compile("|".join(f"(?:{translate(glob)})" for glob in globs))
 
 
 # -- 1. layout ---------------------------------------------------------------------------------
