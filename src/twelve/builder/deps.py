@@ -108,35 +108,59 @@ def lock_requirements(project: Project, python: Path, out: Path) -> LockCheck | 
     return check
 
 
-class LockCheck:
-    """``uv lock --check`` (what ``uv export --locked`` checks before it exports: uv.lock
-    still matches every pyproject.toml) in its own process, while the build goes on. It
-    resolves, which may read the index: ~0.15 s, more with an empty cache, off the build's
-    path. ``wait()`` raises if the lock is stale; ``cancel()`` stops it."""
+class UvProcess:
+    """A uv command in its own process (and process group) while the build goes on, its
+    output in a file (not a pipe: nothing can block on it): ``finish()`` waits and raises
+    ``uv_failure`` if it failed, ``cancel()`` stops it and whatever it started."""
 
-    WHAT = "checking that uv.lock is up to date"
-    FIX = "If uv.lock is out of date with pyproject.toml, run `uv lock` and commit it."
+    WHAT = FIX = ""
 
-    def __init__(self, project: Project) -> None:
-        self.output = tempfile.TemporaryFile(mode="w+")  # not a pipe: nothing can block on it
-        self.proc = subprocess.Popen(
-            [uv_binary(), "lock", "--check", "--project", str(project.root)],
-            cwd=project.root, env=uv_environ(), text=True, stdin=subprocess.DEVNULL,
-            stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True)
+    def __init__(self, args: list[str], cwd: Path, what: str) -> None:
+        self.what = what
+        self.output = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([uv_binary(), *args], cwd=cwd, env=uv_environ(),
+                                     text=True, stdin=subprocess.DEVNULL, stdout=self.output,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait(self) -> None:
+    def finish(self) -> str:
         returncode = self.proc.wait()
         self.output.seek(0)
         text = self.output.read()
         self.output.close()
         if returncode != 0:
-            raise uv_failure(self.WHAT, self.FIX, returncode, text)
+            raise uv_failure(self.what, self.FIX, returncode, text)
+        return text
 
     def cancel(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # it only reads: nothing to clean up
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)  # uv and what it started (a build backend)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         self.proc.wait()
         self.output.close()
+
+
+class LockCheck(UvProcess):
+    """``uv lock --check`` (what ``uv export --locked`` checks before it exports: uv.lock
+    still matches every pyproject.toml), while the build goes on. It resolves, which may
+    read the index: ~0.15 s, more with an empty cache, off the build's path. ``wait()``
+    raises if the lock is stale."""
+
+    WHAT = "checking that uv.lock is up to date"
+    FIX = "If uv.lock is out of date with pyproject.toml, run `uv lock` and commit it."
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(["lock", "--check", "--project", str(project.root)], project.root,
+                         self.WHAT)
+
+    def wait(self) -> None:
+        self.finish()
 
 
 PYLOCK = "pylock.toml"   # uv reads a PEP 751 lock by this name (or pylock.NAME.toml)
@@ -174,7 +198,7 @@ def install_requirements(requirements: Path, lib: Path, python: Path) -> None:
         raise uv_failure(INSTALL_WHAT, INSTALL_FIX, proc.returncode, output)
 
 
-class AppWheelBuild:
+class AppWheelBuild(UvProcess):
     """The app's wheel, built by `uv build` in its own process while the build goes on:
     ``result()`` waits for it, ``cancel()`` stops it (an interrupted or failed build must not
     wait for a backend)."""
@@ -189,16 +213,11 @@ class AppWheelBuild:
         """``environment``: a virtualenv that holds the build requirements (made once,
         ``layers.build_environment``), used as is; else uv makes an isolated one."""
         self.name, self.out_dir = project.dist_name, out_dir
-        self.output = tempfile.TemporaryFile(mode="w+")  # not a pipe: nothing can block on it
         isolation = ["--python", str(python)] if environment is None else [
             "--no-build-isolation", "--python", str(environment / "bin" / "python")]
-        self.proc = subprocess.Popen(
-            # No --quiet: it would hide the backend's own error lines, which a failure shows.
-            [uv_binary(), "build", "--wheel", "--out-dir", str(out_dir), *isolation,
-             str(project.root)],
-            cwd=project.root, env=uv_environ(), text=True, stdin=subprocess.DEVNULL,
-            stdout=self.output, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own group: cancel() stops the backend it runs too
+        # No --quiet: it would hide the backend's own error lines, which a failure shows.
+        super().__init__(["build", "--wheel", "--out-dir", str(out_dir), *isolation,
+                          str(project.root)], project.root, self.WHAT.format(name=self.name))
 
     def raise_if_failed(self) -> None:
         """Report a failed build now rather than after the dependencies are installed."""
@@ -206,31 +225,12 @@ class AppWheelBuild:
             self.result()
 
     def result(self) -> Path:
-        returncode = self.proc.wait()
-        self.output.seek(0)
-        text = self.output.read()
-        self.output.close()
-        if returncode != 0:
-            raise uv_failure(self.WHAT.format(name=self.name), self.FIX, returncode, text)
+        self.finish()
         wheels = sorted(self.out_dir.glob("*.whl"))
         if len(wheels) != 1:
             raise BuildError(f"building {self.name} produced {len(wheels)} wheels, "
                              "expected one")
         return wheels[0]
-
-    def cancel(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)  # uv and the build backend it started
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.proc.wait()
-        self.output.close()
 
 
 def install_wheel(wheel: Path, lib: Path, python: Path) -> None:
