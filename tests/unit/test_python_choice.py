@@ -3,6 +3,7 @@ assumed to be twelve's own, and checked against requires-python first. Real inte
 this machine; a test that needs one it lacks skips naming it."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,17 @@ def test_probing_the_builders_python_gives_what_its_own_sysconfig_says():
     assert found.cache_tag == sys.implementation.cache_tag
     assert found.builtins == tuple(sorted(sys.builtin_module_names))
     assert (found.stdlib / "os.py").is_file() and found.lib_dynload.is_dir()
+
+
+def test_the_builders_python_describes_itself_as_its_probe_would(monkeypatch):
+    """The default interpreter is described in-process (no interpreter started), with the
+    very PROBE code: the same description as running it."""
+    probed = subprocess.run([str(BUILDER), "-I", "-c", pythons.PROBE], capture_output=True,
+                            text=True, env={}, check=True).stdout
+    runs = []
+    monkeypatch.setattr(pythons.subprocess, "run", lambda *a, **k: runs.append(a))
+    assert pythons.builder_python() == pythons._described(json.loads(probed))
+    assert runs == []
 
 
 def test_probing_another_installation_describes_that_one_not_the_builder():
