@@ -76,17 +76,20 @@ def lock_requirements(project: Project, python: Path, out: Path) -> LockCheck | 
     asking the index where each file is (15 requests for the example, ~0.5 s of a cold build
     when the machine is busy); both install the same files (a test compares the trees)."""
     groups = [arg for group in project.groups for arg in ("--group", group)]
-    check = None
+    check, exports = None, []
     try:
         if project.lock_file is not None:
             check = LockCheck(project)
             export = ["export", "--frozen", "--no-dev", *groups, "--no-emit-project",
                       "--project", str(project.root), "--quiet"]
-            run_uv([*export, "--no-header", "--format", "requirements-txt", "-o", str(out)],
-                   what="exporting uv.lock", cwd=project.root, fix=LockCheck.FIX)
-            run_uv([*export, *(f"--no-emit-package={name}" for name in sorted(EXCLUDED)),
-                    "--format", "pylock.toml", "-o", str(out.with_name(PYLOCK))],
-                   what="exporting uv.lock", cwd=project.root, fix=LockCheck.FIX)
+            exports = [  # both at once: each is ~20 ms of uv, more on a busy machine
+                LockExport(project, [*export, "--no-header", "--format", "requirements-txt",
+                                     "-o", str(out)]),
+                LockExport(project, [*export, *(f"--no-emit-package={name}"
+                                                for name in sorted(EXCLUDED)),
+                                     "--format", "pylock.toml", "-o", str(out.with_name(PYLOCK))])]
+            for running in exports:
+                running.finish()
         else:
             run_uv(["pip", "compile", str(project.root / "pyproject.toml"), *groups,
                     "--generate-hashes", "--python", str(python), "--no-header", "--quiet",
@@ -97,12 +100,14 @@ def lock_requirements(project: Project, python: Path, out: Path) -> LockCheck | 
                    fix="Check the requirement names and versions in [project].dependencies "
                        "and the dependency groups (or add a uv.lock with `uv lock`).")
     except BuildError:
+        for running in exports:
+            running.cancel()
         if check is not None:
             check.wait()   # a stale lock explains a failed export best
         raise
     except BaseException:
-        if check is not None:
-            check.cancel()
+        for running in [*exports, *([check] if check is not None else [])]:
+            running.cancel()
         raise
     out.write_text(_without_excluded(out.read_text()))
     return check
@@ -161,6 +166,15 @@ class LockCheck(UvProcess):
 
     def wait(self) -> None:
         self.finish()
+
+
+class LockExport(UvProcess):
+    """``uv export`` of uv.lock as it is (``--frozen``)."""
+
+    FIX = LockCheck.FIX
+
+    def __init__(self, project: Project, args: list[str]) -> None:
+        super().__init__(args, project.root, "exporting uv.lock")
 
 
 PYLOCK = "pylock.toml"   # uv reads a PEP 751 lock by this name (or pylock.NAME.toml)
