@@ -103,6 +103,13 @@ def is_glibc(name: str) -> bool:
     return any(fnmatchcase(base, pattern) for pattern in GLIBC_FAMILY)
 
 
+def _ident(head: bytes) -> tuple[bool, str] | None:
+    """(64-bit, struct byte order) of an ELF header, or None if ``head`` is not one."""
+    if len(head) < 52 or head[:4] != ELF_MAGIC or head[4] not in (1, 2) or head[5] not in (1, 2):
+        return None
+    return head[4] == 2, "<" if head[5] == 1 else ">"
+
+
 def is_elf(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
@@ -221,10 +228,10 @@ def has_debug_sections(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
             head = f.read(64)
-            if len(head) < 52 or head[:4] != ELF_MAGIC or head[4] not in (1, 2) \
-                    or head[5] not in (1, 2):
+            ident = _ident(head)
+            if ident is None:
                 return True
-            is64, order = head[4] == 2, "<" if head[5] == 1 else ">"
+            is64, order = ident
             (shoff,) = struct.unpack_from(order + ("Q" if is64 else "I"), head, 40 if is64 else 32)
             shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", head,
                                                             58 if is64 else 46)
@@ -256,9 +263,10 @@ def loaded_image(path: Path) -> tuple[bytes, str] | None:
             data = f.read()
     except OSError:
         return None
-    if len(data) < 52 or data[:4] != ELF_MAGIC or data[4] not in (1, 2) or data[5] not in (1, 2):
+    ident = _ident(data)
+    if ident is None:
         return None
-    is64, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    is64, order = ident
     header = bytearray(data[:64 if is64 else 52])
     if is64:
         (phoff,), (ehsize, phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
@@ -366,9 +374,10 @@ def program_interpreter(path: Path) -> str | None:
             data = f.read(1 << 16)
     except OSError:
         return None
-    if len(data) < 52 or data[:4] != ELF_MAGIC or data[4] not in (1, 2) or data[5] not in (1, 2):
+    ident = _ident(data)
+    if ident is None:
         return None
-    is64, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    is64, order = ident
     if is64:
         (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
                                          struct.unpack_from(order + "HH", data, 54))

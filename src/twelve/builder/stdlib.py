@@ -123,7 +123,7 @@ def start_zip(source: Source, stage: Path, tree: dict[str, Path | None]) -> subp
     bytecode anywhere. Its output (the reason, if it fails) is in ``stdout``."""
     skip = {*NOT_ZIPPED, *OPTIONAL_STDLIB, *(f"{m}.py" for m in OPTIONAL_STDLIB)}
     lines = [f"{rel}\t{path}" for rel, path in sorted(tree.items(), key=_parts)
-             if path is not None and rel.split("/")[0] not in skip and "__pycache__" not in rel]
+             if path is not None and rel.split("/")[0] not in skip]
     proc = subprocess.Popen(
         [str(source.executable), "-E", "-s", "-B", "-X", "no_debug_ranges", "-c", ZIP_SCRIPT,
          str(stage / ZIP_FILE), str(stage / HOT_DIR), f"lib/{zip_name(source)}",
