@@ -33,7 +33,7 @@ def exported(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("work")
     check = deps.lock_requirements(project, Path(sys.executable), work / "requirements.txt")
     assert check is not None
-    check.wait()
+    check.finish()
     return work
 
 

@@ -69,7 +69,7 @@ def uv_failure(what: str, fix: str, returncode: int, output: str) -> BuildError:
 def lock_requirements(project: Project, python: Path, out: Path) -> LockCheck | None:
     """Write pinned, hashed requirements to ``out``. From uv.lock, exported as it is
     (``--frozen``) while ``LockCheck`` checks it against pyproject.toml in its own process:
-    returned, for the caller to ``wait()`` on before the requirements count as final.
+    returned, for the caller to ``finish()`` before the requirements count as final.
 
     From uv.lock, the same packages are also exported beside ``out`` as ``PYLOCK`` (PEP 751),
     which names each wheel's URL and hash: ``install_requirements`` installs from it without
@@ -103,7 +103,7 @@ def lock_requirements(project: Project, python: Path, out: Path) -> LockCheck | 
         for running in exports:
             running.cancel()
         if check is not None:
-            check.wait()   # a stale lock explains a failed export best
+            check.finish()   # a stale lock explains a failed export best
         raise
     except BaseException:
         for running in [*exports, *([check] if check is not None else [])]:
@@ -154,7 +154,7 @@ class UvProcess:
 class LockCheck(UvProcess):
     """``uv lock --check`` (what ``uv export --locked`` checks before it exports: uv.lock
     still matches every pyproject.toml), while the build goes on. It resolves, which may
-    read the index: ~0.15 s, more with an empty cache, off the build's path. ``wait()``
+    read the index: ~0.15 s, more with an empty cache, off the build's path. ``finish()``
     raises if the lock is stale."""
 
     WHAT = "checking that uv.lock is up to date"
@@ -163,9 +163,6 @@ class LockCheck(UvProcess):
     def __init__(self, project: Project) -> None:
         super().__init__(["lock", "--check", "--project", str(project.root)], project.root,
                          self.WHAT)
-
-    def wait(self) -> None:
-        self.finish()
 
 
 class LockExport(UvProcess):

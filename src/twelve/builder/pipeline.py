@@ -310,19 +310,19 @@ def link_locked_packages(release: Release, python: Path, python_id: str, lib: Pa
     source = "uv.lock" if project.lock_file else "[project].dependencies"
     groups = "".join(f" + group {group}" for group in project.groups)
     log(f"* resolving dependencies from {source}{groups}")
-    confirm = export_lock(project, python, requirements, sources)
+    lock = export_lock(project, python, requirements, sources)
     try:
         pinned = requirements.read_text()
         before_install()
         entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
                                       project.strip, log, keep=project.keep_sources)
     except TwelveError:
-        confirm()   # a stale lock explains a failed install best
+        lock.confirm()   # a stale lock explains a failed install best
         raise
     except BaseException:
-        confirm(cancel=True)
+        lock.cancel()
         raise
-    confirm()
+    lock.confirm()
     log(f"* linking {len(deps.parse_requirements(pinned))} locked packages")
     depcache.link_tree(entry / "lib", lib)
     known.update(depcache.known_hashes(entry))
@@ -330,35 +330,41 @@ def link_locked_packages(release: Release, python: Path, python_id: str, lib: Pa
 
 
 def export_lock(project: Project, python: Path, out: Path,
-                sources: dict[str, str]) -> Callable[..., None]:
+                sources: dict[str, str]) -> PendingLock:
     """The pinned requirements of uv.lock, exported once per lock, pyproject.toml files and
-    uv; without a lock, resolved on every build (the index may have changed). Returns what
-    confirms them: it waits for the lock's check (``deps.LockCheck``, which runs while the
-    packages install), raises if the lock is stale, and only then remembers the export."""
+    uv; without a lock, resolved on every build (the index may have changed). The export is
+    final once ``confirm()`` of what it returns passed: it waits for the lock's check
+    (``deps.LockCheck``, which runs while the packages install), raises if the lock is
+    stale, and only then remembers the export."""
     if project.lock_file is None or project.lock_file.parent != project.root:
-        check = deps.lock_requirements(project, python, out)
-        return _confirming(check, lambda: None)
+        return PendingLock(deps.lock_requirements(project, python, out))
     key = layers.key_of({"inputs": {rel: digest for rel, digest in sources.items()
                                     if Path(rel).name in layers.LOCK_INPUTS},
                          "groups": list(project.groups), "uv": layers.uv_identity()})
     remembered = layers.recall(cache_root(), "export", key)
     if remembered is not None:
         out.write_text(remembered)
-        return _confirming(None, lambda: None)
-    check = deps.lock_requirements(project, python, out)
-    return _confirming(check, lambda: layers.remember(cache_root(), "export", key,
-                                                      out.read_text()))
+        return PendingLock(None)
+    return PendingLock(deps.lock_requirements(project, python, out),
+                       lambda: layers.remember(cache_root(), "export", key, out.read_text()))
 
 
-def _confirming(check: deps.LockCheck | None, then: Callable[[], None]) -> Callable[..., None]:
-    def confirm(cancel: bool = False) -> None:
-        if check is not None and cancel:
-            check.cancel()
-            return
-        if check is not None:
-            check.wait()
-        then()
-    return confirm
+class PendingLock:
+    """An exported lock whose check (``deps.LockCheck``, None when there is none to wait for)
+    may still be running; ``then`` runs once it passed."""
+
+    def __init__(self, check: deps.LockCheck | None,
+                 then: Callable[[], None] = lambda: None) -> None:
+        self.check, self.then = check, then
+
+    def confirm(self) -> None:
+        if self.check is not None:
+            self.check.finish()
+        self.then()
+
+    def cancel(self) -> None:
+        if self.check is not None:
+            self.check.cancel()
 
 
 def _python_id(release: Release) -> str:
