@@ -139,3 +139,10 @@ def test_debug_sections_are_read_as_objdump_reads_them(with_debug, tmp_path):
         expected = any(name.startswith((".debug", ".zdebug", ".stab")) for name in names)
         assert elf.has_debug_sections(path) == expected, path
     assert elf.has_debug_sections(with_debug) and not elf.has_debug_sections(bare)
+
+
+def test_a_truncated_64_bit_header_is_not_elf_to_read(tmp_path):
+    short = tmp_path / "short.so"
+    short.write_bytes(host_library().read_bytes()[:60])   # the identification, not the header
+    assert elf.loaded_image(short) is None and elf.program_interpreter(short) is None
+    assert elf.strip_debug_info([short], print) == [short]

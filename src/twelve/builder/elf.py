@@ -107,6 +107,8 @@ def _ident(head: bytes) -> tuple[bool, str] | None:
     """(64-bit, struct byte order) of an ELF header, or None if ``head`` is not one."""
     if len(head) < 52 or head[:4] != ELF_MAGIC or head[4] not in (1, 2) or head[5] not in (1, 2):
         return None
+    if head[4] == 2 and len(head) < 64:   # a 64-bit header is 64 bytes
+        return None
     return head[4] == 2, "<" if head[5] == 1 else ">"
 
 
@@ -263,36 +265,54 @@ def loaded_image(path: Path) -> tuple[bytes, str] | None:
             data = f.read()
     except OSError:
         return None
-    ident = _ident(data)
-    if ident is None:
+    found = _program_headers(data)
+    if found is None:
         return None
-    is64, order = ident
+    is64, table, segments = found
     header = bytearray(data[:64 if is64 else 52])
     if is64:
-        (phoff,), (ehsize, phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
-                                                 struct.unpack_from(order + "HHH", data, 52))
         header[40:48], header[58:64] = bytes(8), bytes(6)  # e_shoff; e_shentsize/shnum/shstrndx
-        entry = order + "IIQQQQQQ"
     else:
-        (phoff,), (ehsize, phentsize, phnum) = (struct.unpack_from(order + "I", data, 28),
-                                                 struct.unpack_from(order + "HHH", data, 40))
         header[32:36], header[46:52] = bytes(4), bytes(6)
-        entry = order + "IIIIIIII"
-    table = data[phoff:phoff + phentsize * phnum]
-    if (phnum in (0, 0xFFFF) or phentsize < struct.calcsize(entry)
-            or len(table) != phentsize * phnum or ehsize != len(header)):
+    ehsize = struct.unpack_from(("<" if data[5] == 1 else ">") + "H", data, 52 if is64 else 40)[0]
+    if ehsize != len(header):
         return None
     digest = hashlib.sha256()
     view = memoryview(data)
-    for i in range(phnum):
-        fields = struct.unpack_from(entry, table, i * phentsize)
-        offset, filesz = (fields[2], fields[5]) if is64 else (fields[1], fields[4])
+    for _, offset, filesz in segments:
         if offset + filesz > len(data):
             return None
         head = header[offset:min(offset + filesz, len(header))] if offset < len(header) else b""
         digest.update(head)
         digest.update(view[offset + len(head):offset + filesz])
-    return bytes(table), digest.hexdigest()
+    return table, digest.hexdigest()
+
+
+def _program_headers(data: bytes) -> tuple[bool, bytes, list[tuple[int, int, int]]] | None:
+    """Of an ELF image (its start, at least up to the program header table): whether it is
+    64-bit, the table's bytes and (p_type, p_offset, p_filesz) of each entry; None if it has
+    no readable table."""
+    ident = _ident(data)
+    if ident is None:
+        return None
+    is64, order = ident
+    if is64:
+        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
+                                         struct.unpack_from(order + "HH", data, 54))
+        entry = order + "IIQQQQQQ"   # type, flags, offset, vaddr, paddr, filesz, memsz, align
+    else:
+        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "I", data, 28),
+                                         struct.unpack_from(order + "HH", data, 42))
+        entry = order + "IIIIIIII"   # type, offset, vaddr, paddr, filesz, memsz, flags, align
+    table = data[phoff:phoff + phentsize * phnum]
+    if (phnum in (0, 0xFFFF) or phentsize < struct.calcsize(entry)
+            or len(table) != phentsize * phnum):
+        return None
+    segments = []
+    for i in range(phnum):
+        fields = struct.unpack_from(entry, table, i * phentsize)
+        segments.append((fields[0], *((fields[2], fields[5]) if is64 else (fields[1], fields[4]))))
+    return is64, bytes(table), segments
 
 
 def ldd(path: Path) -> list[LddEntry]:
@@ -374,25 +394,9 @@ def program_interpreter(path: Path) -> str | None:
             data = f.read(1 << 16)
     except OSError:
         return None
-    ident = _ident(data)
-    if ident is None:
-        return None
-    is64, order = ident
-    if is64:
-        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "Q", data, 32),
-                                         struct.unpack_from(order + "HH", data, 54))
-        entry = order + "IIQQQQ"   # type, flags, offset, vaddr, paddr, filesz
-    else:
-        (phoff,), (phentsize, phnum) = (struct.unpack_from(order + "I", data, 28),
-                                         struct.unpack_from(order + "HH", data, 42))
-        entry = order + "IIIIIII"   # type, offset, vaddr, paddr, filesz, memsz, flags
-    for i in range(phnum):
-        at = phoff + i * phentsize
-        if at + struct.calcsize(entry) > len(data):
-            return None
-        fields = struct.unpack_from(entry, data, at)
-        if fields[0] == 3:   # PT_INTERP
-            offset, size = (fields[2], fields[5]) if is64 else (fields[1], fields[4])
+    found = _program_headers(data)
+    for p_type, offset, size in found[2] if found is not None else []:
+        if p_type == 3:   # PT_INTERP
             name = data[offset:offset + size].split(b"\0", 1)[0]
             return name.decode("utf-8", "replace") if name else None
     return None
