@@ -215,8 +215,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("static_dir", "str", "static", "The static files `twelve digest` fingerprints "
             "(relative to the project root)."),
     Setting("strip", "bool", True, "Ship what a server runs, not what a reader reads: the "
-            "standard library as .pyc in python/lib/pythonXY.zip, the dependencies as .pyc "
-            "without their .py sources, test suites (tests/) or stubs (.pyi, .pyx, .pxd), and "
+            "standard library as .pyc without docstrings in python/lib/pythonXY.zip, the "
+            "dependencies as .pyc without their .py sources, test suites (tests/) or stubs "
+            "(.pyi, .pyx, .pxd), and "
             "their ELF files without debug info (like mix's strip_beams). The app's own modules "
             "always keep their sources, so its tracebacks show the lines. false ships "
             "everything as installed.", None),
