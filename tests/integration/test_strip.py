@@ -84,13 +84,14 @@ def test_locked_packages_ship_bytecode_only(hello_release, tmp_path):
 
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory):
-    """The example (no asset step) keeping lib2to3 and itsdangerous' sources."""
+    """The example (no asset step) keeping lib2to3 and itsdangerous' sources, its other
+    locked packages compiled as python -OO does."""
     project = copy_project(EXAMPLES / "hello", tmp_path_factory.mktemp("kept") / "hello")
     pyproject = project / "pyproject.toml"
     text = re.sub(r"(?m)^steps\s*=.*\n", "", pyproject.read_text())
     pyproject.write_text(text.replace(
         "[tool.twelve]\n", "[tool.twelve]\nkeep_stdlib = [\"lib2to3\"]\n"
-                           "keep_sources = [\"ItsDangerous\"]\n"))
+                           "keep_sources = [\"ItsDangerous\"]\noptimize = 2\n"))
     twelve("release", cwd=project, env={"TWELVE_ENV": "prod"})
     return project / "_build" / "prod" / "rel" / "hello"
 
@@ -112,4 +113,47 @@ def test_keep_sources_ships_a_package_as_installed(kept, tmp_path):
     proc = run(kept, "eval", "import inspect, itsdangerous; "
                "print(len(inspect.getsource(itsdangerous.Signer)) > 0)", tmp_path=tmp_path)
     assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr
+    assert run(kept, "verify", tmp_path=tmp_path).returncode == 0
+
+
+# The assert statements in a sourceless module's code, and whether its first class has a
+# docstring.
+COUNT_ASSERTS = """
+import dis, importlib, inspect, marshal, sys, types
+def walk(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from walk(const)
+module = importlib.import_module(sys.argv[1])
+with open(module.__file__, "rb") as f:
+    code = marshal.loads(f.read()[16:])
+asserts = sum(c.co_code[i] == dis.opmap["LOAD_ASSERTION_ERROR"]
+              for c in walk(code) for i in range(0, len(c.co_code), 2))
+first_class = next(v for v in vars(module).values()
+                   if inspect.isclass(v) and v.__module__ == module.__name__)
+print(asserts, first_class.__doc__ is not None)
+"""
+
+
+def test_optimize_compiles_the_locked_packages_as_python_OO_does(kept, hello_release, tmp_path):
+    def count(release, module):
+        proc = run(release, "eval", f"import sys; sys.argv = ['x', {module!r}]; "
+                   f"exec({COUNT_ASSERTS!r})", tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        asserts, documented = proc.stdout.split()
+        return int(asserts), documented
+
+    asserts, documented = count(hello_release, "jinja2.environment")  # strip alone keeps both
+    assert asserts >= 5 and documented == "True"
+    assert count(kept, "jinja2.environment") == (0, "False")
+    # A kept package is as installed; the app's own code is never optimized.
+    proc = run(kept, "eval", "import itsdangerous, hello.db as db, flask; "
+               "print(bool(itsdangerous.Signer.__doc__), bool(db.heartbeat.__doc__), "
+               "flask.Flask.__doc__)", tmp_path=tmp_path)
+    assert proc.stdout.split() == ["True", "True", "None"], proc.stderr
+    # SQLAlchemy reads its docstrings at import, guarded by asserts -OO removes with them.
+    proc = run(kept, "eval", "import hello.release as r, hello.db as db; r.migrate(); "
+               "db.count_visit(); db.count_visit(); print('counted')", tmp_path=tmp_path)
+    assert (proc.returncode, proc.stdout.split()[-1:]) == (0, ["counted"]), proc.stderr
     assert run(kept, "verify", tmp_path=tmp_path).returncode == 0

@@ -261,3 +261,15 @@ def test_keep_stdlib_names_only_modules_twelve_leaves_out(tmp_path):
     assert "every other module is always shipped" in message
     message = error(tmp_path, GOOD + 'keep_sources = ["not a name"]\n')
     assert "'not a name' is not a distribution name" in message
+
+
+def test_optimize_is_a_level_for_stripped_bytecode(tmp_path):
+    assert load_project(write(tmp_path, GOOD)).optimize == 0
+    assert load_project(write(tmp_path, GOOD + "optimize = 2\n")).optimize == 2
+    message = error(tmp_path, GOOD + "optimize = 3\n")
+    assert "tool.twelve.optimize: 3 is not an optimization level; it is 0 (the default), " \
+           "1 (python -O) or 2 (python -OO)" in message
+    assert "tool.twelve.optimize: must be an integer, got bool True" in \
+        error(tmp_path, GOOD + "optimize = true\n")
+    assert "tool.twelve.optimize applies to the bytecode strip = true ships" in \
+        error(tmp_path, GOOD + "optimize = 1\nstrip = false\n")

@@ -32,17 +32,21 @@ HASHES = "files.json"
 Log = Callable[[str], None]
 
 
-def entry_key(pinned: str, python_id: str, strip: bool, keep: tuple[str, ...] = ()) -> str:
-    text = json.dumps({"format": FORMAT, "requirements": pinned, "python": python_id,
-                       "strip": strip, "keep_sources": list(keep)}, sort_keys=True)
+def entry_key(pinned: str, python_id: str, strip: bool, keep: tuple[str, ...] = (),
+              optimize: int = 0) -> str:
+    material = {"format": FORMAT, "requirements": pinned, "python": python_id,
+                "strip": strip, "keep_sources": list(keep)}
+    if optimize:   # absent at 0: the entries made before the setting stay valid
+        material["optimize"] = optimize
+    text = json.dumps(material, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: str,
-                 strip: bool, log: Log, keep: tuple[str, ...] = ()) -> Path:
+                 strip: bool, log: Log, keep: tuple[str, ...] = (), optimize: int = 0) -> Path:
     """The cache entry (a directory holding ``lib/``) for these requirements; built once."""
     pinned = requirements.read_text()
-    entry = cache_root / entry_key(pinned, python_id, strip, keep)
+    entry = cache_root / entry_key(pinned, python_id, strip, keep, optimize)
     if (entry / HASHES).is_file():
         return entry
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -52,7 +56,7 @@ def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: 
     try:
         log(f"* installing {len(deps.parse_requirements(pinned))} locked packages "
             "(cached for later builds)")
-        _build_entry(stage, requirements, python, strip, log, keep)
+        _build_entry(stage, requirements, python, strip, log, keep, optimize)
         try:
             os.rename(stage, entry)
         except OSError as e:
@@ -65,7 +69,7 @@ def prepared_lib(cache_root: Path, requirements: Path, python: Path, python_id: 
 
 
 def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log: Log,
-                 keep: tuple[str, ...] = ()) -> None:
+                 keep: tuple[str, ...] = (), optimize: int = 0) -> None:
     lib = stage / "lib"
     lib.mkdir(parents=True)
     deps.install_requirements(requirements, lib, python)
@@ -73,7 +77,7 @@ def _build_entry(stage: Path, requirements: Path, python: Path, strip: bool, log
     if strip:
         kept = deps.kept_files(lib, keep)
         deps.remove_unused(lib, kept)
-        complaints = deps.compile_stripped(stage, python, kept)
+        complaints = deps.compile_stripped(stage, python, kept, optimize)
         # Debug sections of compiled extensions serve debuggers, not servers; dropped only
         # where what the loader maps stays the same (elf.strip_debug_info).
         elf.strip_debug_info([p for p in elf.elf_files(lib) if p.resolve() not in kept], log)

@@ -371,17 +371,19 @@ def remove_unused(lib: Path, kept: set[Path]) -> None:
                 path.unlink()
 
 
-def compile_stripped(stage: Path, python: Path, kept: set[Path]) -> str:
+def compile_stripped(stage: Path, python: Path, kept: set[Path], optimize: int = 0) -> str:
     """Byte-compile ``stage/lib``: each module not kept as a .pyc beside it (legacy layout,
-    which import finds without a source) under -X no_debug_ranges, its source removed; kept
-    modules as usual (__pycache__, column tables, sources). Returns compileall's complaints.
+    which import finds without a source, at any -O of the interpreter that imports it) under
+    -X no_debug_ranges at the ``optimize`` level, its source removed; kept modules as usual
+    (__pycache__, column tables, sources). Returns compileall's complaints.
 
     no_debug_ranges: the column tables only place the ^^^ under a traceback's source line,
     and a module without a source has none to show; without them a .pyc is ~7% smaller and
     compresses ~25% better."""
     sources = sorted(p for p in (stage / "lib").rglob("*.py"))
     stripped = [p for p in sources if p.resolve() not in kept]
-    complaints = [_compileall(stage, python, stripped, ["-X", "no_debug_ranges"], ["-b"]),
+    complaints = [_compileall(stage, python, stripped, ["-X", "no_debug_ranges"],
+                              ["-b", *(["-o", str(optimize)] if optimize else [])]),
                   _compileall(stage, python, [p for p in sources if p.resolve() in kept],
                               [], [])]
     for source in stripped:

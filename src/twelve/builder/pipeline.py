@@ -315,7 +315,8 @@ def link_locked_packages(release: Release, python: Path, python_id: str, lib: Pa
         pinned = requirements.read_text()
         before_install()
         entry = depcache.prepared_lib(cache_root() / "deps", requirements, python, python_id,
-                                      project.strip, log, keep=project.keep_sources)
+                                      project.strip, log, keep=project.keep_sources,
+                                      optimize=project.optimize)
     except TwelveError:
         lock.confirm()   # a stale lock explains a failed install best
         raise
