@@ -1,8 +1,8 @@
 """Build times: cold (every cache empty: uv's, pip's, XDG_CACHE_HOME — twelve's interpreter
 cache and PyInstaller's — and PEX_ROOT, and no previous output), warm (the caches the last cold
 build filled, nothing changed), incremental (as warm, after one line was appended to one source
-file of the app), and twelve's variants: with the ``tar`` step, with ``strip = false``, and the
-example's steps as configured (``assets.deploy`` — esbuild and ``twelve digest`` — then
+file of the app), and twelve's variants: with the ``tar`` step, with ``strip = false``, with
+``optimize = 2`` (for its size), and the example's steps as configured (``assets.deploy`` — esbuild and ``twelve digest`` — then
 ``assemble``). The cold build is the warm builds' warm-up.
 
 Beside twelve's rebuilds, their floor in the same run (issue 18): what no rebuild can avoid,
@@ -122,7 +122,8 @@ def twelve_variants(ours: T.Twelve, ws: Workspace, plan: Plan, caches: Path, log
     env = clean_environ(cache_dirs(caches))
     found: dict[str, object] = {}
     variants = [("tar", dict(steps=["assemble", "tar"]), plan.variants),
-                ("nostrip", dict(steps=["assemble"], strip=False), 1)]
+                ("nostrip", dict(steps=["assemble"], strip=False), 1),
+                ("optimize", dict(steps=["assemble"], optimize=2), 1)]
     if ws.app.assets and plan.assets_variant:
         variants.append(("assets", dict(steps=None), plan.variants))
     for name, keys, reps in variants:

@@ -37,9 +37,10 @@ def row(label: str, path: Path, tar_bytes: int, *, needs_python: bool, note: str
 
 
 def twelve_rows(name: str, tar_app: Path, nostrip_app: Path | None,
-                scratch: Path) -> list[dict]:
-    """twelve as configured by default (strip = true), with its own tar step; and the same
-    app with ``strip = false``, every source shipped."""
+                scratch: Path, optimize_app: Path | None = None) -> list[dict]:
+    """twelve as configured by default (strip = true), with its own tar step; the same
+    app with ``strip = false``, every source shipped; and with ``optimize = 2`` (the locked
+    packages compiled as python -OO does)."""
     root = tar_app / "_build" / "prod" / "rel" / name
     tarball = tar_app / "_build" / "prod" / f"{name}-0.1.0.tar.gz"
     rows = [row("twelve", root, tarball.stat().st_size, needs_python=False,
@@ -50,6 +51,10 @@ def twelve_rows(name: str, tar_app: Path, nostrip_app: Path | None,
         rows.append(peer_row("twelve (strip = false)", full, scratch, needs_python=False,
                              note=f"strip = false: {py_sources(full / 'lib')} .py files in "
                                   "lib/, the standard library as files"))
+    if optimize_app is not None:
+        rows.append(peer_row("twelve (optimize = 2)", optimize_app / "_build" / "prod" / "rel"
+                             / name, scratch, needs_python=False,
+                             note="the locked packages without docstrings and asserts"))
     return rows
 
 

@@ -199,6 +199,7 @@ def _build_results(series: dict, variants: dict) -> dict:
         out[key] = {"label": s.tool.label} | {k: v.to_json() for k, v in s.samples.items()}
     for name, (sample, _, _) in variants.items():
         label = {"tar": "twelve + tar step", "nostrip": "twelve, strip = false",
+                 "optimize": "twelve, optimize = 2",
                  "assets": "twelve + assets.deploy step"}[name]
         out[f"twelve_{name}"] = {"label": label, "warm": sample.to_json()}
     return out
@@ -207,7 +208,8 @@ def _build_results(series: dict, variants: dict) -> dict:
 def _sizes(ws: Workspace, series: dict, variants: dict) -> list[dict]:
     scratch = ws.fresh("archives")
     nostrip_app = variants["nostrip"][1] if "nostrip" in variants else None
-    rows = SZ.twelve_rows(ws.app.name, variants["tar"][1], nostrip_app, scratch)
+    optimize_app = variants["optimize"][1] if "optimize" in variants else None
+    rows = SZ.twelve_rows(ws.app.name, variants["tar"][1], nostrip_app, scratch, optimize_app)
     rows.append(MI.image_row(ws.app.name, variants["tar"][1]))
     notes = {"pyinstaller": "", "pex": "one zip file; unpacks into PEX_ROOT on first run",
              "shiv": "one zip file; unpacks into SHIV_ROOT on first run",

@@ -80,14 +80,14 @@ class Workspace:
         return path
 
     def copy_app(self, variant: str, *, steps: list[str] | None = None,
-                 strip: bool | None = None) -> Path:
+                 strip: bool | None = None, optimize: int | None = None) -> Path:
         """A copy of the prepared app (assets built) under ``variant``, its [tool.twelve]
-        steps and strip set as asked."""
+        steps, strip and optimize set as asked."""
         dest = self.path("apps", variant)
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(self.path("apps", "prepared"), dest, symlinks=True)
-        set_twelve_keys(dest / "pyproject.toml", steps=steps, strip=strip)
+        set_twelve_keys(dest / "pyproject.toml", steps=steps, strip=strip, optimize=optimize)
         return dest
 
     def prepare(self, env: dict, log) -> Path:
@@ -104,18 +104,22 @@ class Workspace:
         return dest
 
 
-def set_twelve_keys(pyproject: Path, *, steps: list[str] | None, strip: bool | None) -> None:
-    """Rewrite ``steps = ...`` and ``strip = ...`` in [tool.twelve] (added when absent)."""
+def set_twelve_keys(pyproject: Path, *, steps: list[str] | None, strip: bool | None,
+                    optimize: int | None = None) -> None:
+    """Rewrite ``steps``, ``strip`` and ``optimize`` in [tool.twelve] (added when absent; one
+    given as None is left out)."""
     lines = pyproject.read_text().splitlines()
     start = lines.index("[tool.twelve]")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")),
                len(lines))
     body = [ln for ln in lines[start + 1:end]
-            if not ln.replace(" ", "").startswith(("steps=", "strip="))]
+            if not ln.replace(" ", "").startswith(("steps=", "strip=", "optimize="))]
     if steps is not None:
         body.insert(0, "steps = [" + ", ".join(f'"{s}"' for s in steps) + "]")
     if strip is not None:
         body.insert(0, f"strip = {'true' if strip else 'false'}")
+    if optimize is not None:
+        body.insert(0, f"optimize = {optimize}")
     pyproject.write_text("\n".join(lines[:start + 1] + body + lines[end:]) + "\n")
 
 

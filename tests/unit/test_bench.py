@@ -62,8 +62,11 @@ def test_set_twelve_keys_replaces_steps_and_adds_strip(tmp_path):
     tool = tomllib.loads(pyproject.read_text())["tool"]["twelve"]
     assert tool["steps"] == ["assemble", "tar"] and tool["strip"] is True
     assert tool["aliases"] == {"assets.deploy": "true"}
+    workspace.set_twelve_keys(pyproject, steps=None, strip=None, optimize=2)
+    tool = tomllib.loads(pyproject.read_text())["tool"]["twelve"]
+    assert "steps" not in tool and "strip" not in tool and tool["optimize"] == 2
     workspace.set_twelve_keys(pyproject, steps=None, strip=None)
-    assert "steps" not in tomllib.loads(pyproject.read_text())["tool"]["twelve"]
+    assert "optimize" not in tomllib.loads(pyproject.read_text())["tool"]["twelve"]
 
 
 def test_runtime_wheel_holds_the_runtime_and_no_dependency(tmp_path):
