@@ -117,9 +117,13 @@ def test_strip_changes_only_bytes_the_loader_never_maps(releases):
     (_, default, _), (_, stripped, _) = releases["unstripped"], releases["default"]
     before, after = elf_files(default / "lib"), elf_files(stripped / "lib")
     assert set(before) == set(after)
-    changed = [name for name in before
-               if before[name].read_bytes() != after[name].read_bytes()]
-    assert changed, "strip = true stripped nothing"
+    changed = {name for name in before
+               if before[name].read_bytes() != after[name].read_bytes()}
+    # Only files with debug sections are rewritten. Which wheels carry any depends on the
+    # versions the index serves (numpy 2.4.6 and pandas 3.1.1 carry none), so this must hold
+    # for none as for some; test_elf_strip strips files built with debug information.
+    with_debug = {name for name, path in before.items() if elf.has_debug_sections(path)}
+    assert changed <= with_debug, sorted(changed - with_debug)
     for name in changed:
         assert elf.loaded_image(after[name]) == elf.loaded_image(before[name]), name
     # The libraries patchelf rewrote are the ones strip would have broken: they ship whole.
