@@ -1,24 +1,24 @@
 """Docstrings taken out of compiled code, and nothing else: what ``python -OO`` does to
 docstrings, without what it also does (``assert`` statements and ``if __debug__:`` blocks
-removed). A default release (``strip = true``) ships the standard library and the locked
-packages this way; the app's own code and ``keep_sources`` packages keep theirs.
+removed). A default release (``strip = true``) ships the standard library this way. Not the
+locked packages: some read their own docstrings and guard them with an ``assert`` that only
+``-OO`` removes as well (SQLAlchemy, numpy); ``optimize = 2`` compiles them as ``-OO`` does.
 
 It works on the code objects compile() returns, not on the syntax tree: rewriting the tree and
 compiling it again costs ~3x a compile, this ~15%. What it relies on, true of CPython 3.11 to
-3.14:
+3.13 (tests/unit/test_undoc.py runs it in each one the machine has):
 
 - A function's docstring is ``co_consts[0]``, which no instruction loads; a function without
-  one has None there (3.14 marks it with a flag as well, and reads None as no docstring).
-  Every other constant is loaded by some instruction: the compiler drops unused ones but the
-  first. So a str at ``co_consts[0]`` that no instruction loads is the docstring; replacing it
-  by None is exactly the function compiled without it.
+  one has None there. Every other constant is loaded by some instruction: the compiler drops
+  unused ones but the first. So a str at ``co_consts[0]`` that no instruction loads is the
+  docstring; replacing it by None is exactly the function compiled without it.
 - A module's or a class body's docstring is stored to ``__doc__`` by its first statement, after
   the preamble the compiler writes (``__module__``, ``__qualname__``...). Storing None there is
   what a class or module without a docstring has. An explicit ``__doc__ = "..."`` written as
-  the first statement is the same code, so it goes too; ``keep_sources`` keeps a package whole.
+  the first statement is the same code, so it goes too.
 
 This file is also run as it is by the interpreter being packaged (``stdlib.ZIP_SCRIPT``,
-``deps.SOURCELESS_SCRIPT``), so it imports nothing from twelve.
+through ``script``), so it imports nothing from twelve.
 """
 import dis
 import types
