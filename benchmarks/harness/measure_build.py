@@ -2,8 +2,8 @@
 cache and PyInstaller's — and PEX_ROOT, and no previous output), warm (the caches the last cold
 build filled, nothing changed), incremental (as warm, after one line was appended to one source
 file of the app), and twelve's variants: with the ``tar`` step, with ``strip = false``, with
-``optimize = 2`` (for its size), and the example's steps as configured (``assets.deploy`` — esbuild and ``twelve digest`` — then
-``assemble``). The cold build is the warm builds' warm-up.
+``optimize = 2`` (for its size), and the example's steps as configured (``assets.deploy`` —
+esbuild and ``twelve digest`` — then ``assemble``). The cold build is the warm builds' warm-up.
 
 Beside twelve's rebuilds, their floor in the same run (issue 18): what no rebuild can avoid,
 starting the ``twelve`` command (``twelve --version``) plus hashing the inputs of the build

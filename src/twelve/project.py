@@ -224,10 +224,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("strip", "bool", True, "Ship what a server runs, not what a reader reads: the "
             "standard library as .pyc without docstrings in python/lib/pythonXY.zip, the "
             "dependencies as .pyc without their .py sources, test suites (tests/) or stubs "
-            "(.pyi, .pyx, .pxd), and "
-            "their ELF files without debug info (like mix's strip_beams). The app's own modules "
-            "always keep their sources, so its tracebacks show the lines. false ships "
-            "everything as installed.", None),
+            "(.pyi, .pyx, .pxd), and their ELF files without debug info (like mix's "
+            "strip_beams). The app's own modules always keep their sources, so its tracebacks "
+            "show the lines. false ships everything as installed.", None),
     Setting("keep_sources", "list[str]", [], "Distributions (names as in the lock, e.g. "
             "\"numba\") shipped exactly as installed under strip = true: sources, tests and "
             "stubs. For a package that reads its own source at run time "

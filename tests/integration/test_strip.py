@@ -37,10 +37,12 @@ def test_the_standard_library_is_imported_from_the_zip(hello_release, tmp_path):
 
 def test_the_standard_library_has_no_docstrings_the_rest_keeps_theirs(hello_release, tmp_path):
     # help() still works; a locked package and the app keep their docstrings.
-    proc = run(hello_release, "eval", "import json, email.message, pydoc, flask, hello.web as web; "
+    proc = run(hello_release, "eval",
+               "import json, email.message, pydoc, flask, hello.web as web; "
                "print(json.dumps.__doc__, email.message.Message.__doc__); "
                "print(bool(flask.Flask.__doc__), bool(web.__doc__)); "
-               "print('dumps(obj, *' in pydoc.plain(pydoc.render_doc(json.dumps)))", tmp_path=tmp_path)
+               "print('dumps(obj, *' in pydoc.plain(pydoc.render_doc(json.dumps)))",
+               tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["None", "None", "True", "True", "True"]
 

@@ -239,12 +239,14 @@ def has_debug_sections(path: Path) -> bool:
                                                             58 if is64 else 46)
             if shoff == 0:
                 return False   # no section table: nothing for strip to remove
-            entry = order + ("IIQQQQ" if is64 else "IIIIII")  # name, type, flags, addr, offset, size
+            # name, type, flags, addr, offset, size
+            entry = order + ("IIQQQQ" if is64 else "IIIIII")
             if shnum == 0 or shstrndx >= shnum or shentsize < struct.calcsize(entry):
                 return True    # extended numbering (over 65279 sections) or a broken table
             f.seek(shoff)
             table = f.read(shentsize * shnum)
-            _, _, _, _, names_at, names_size = struct.unpack_from(entry, table, shstrndx * shentsize)
+            _, _, _, _, names_at, names_size = struct.unpack_from(entry, table,
+                                                                  shstrndx * shentsize)
             f.seek(names_at)
             names = f.read(names_size)
     except (OSError, struct.error):
@@ -268,13 +270,13 @@ def loaded_image(path: Path) -> tuple[bytes, str] | None:
     found = _program_headers(data)
     if found is None:
         return None
-    is64, table, segments = found
+    is64, order, table, segments = found
     header = bytearray(data[:64 if is64 else 52])
     if is64:
         header[40:48], header[58:64] = bytes(8), bytes(6)  # e_shoff; e_shentsize/shnum/shstrndx
     else:
         header[32:36], header[46:52] = bytes(4), bytes(6)
-    ehsize = struct.unpack_from(("<" if data[5] == 1 else ">") + "H", data, 52 if is64 else 40)[0]
+    (ehsize,) = struct.unpack_from(order + "H", data, 52 if is64 else 40)
     if ehsize != len(header):
         return None
     digest = hashlib.sha256()
@@ -288,10 +290,10 @@ def loaded_image(path: Path) -> tuple[bytes, str] | None:
     return table, digest.hexdigest()
 
 
-def _program_headers(data: bytes) -> tuple[bool, bytes, list[tuple[int, int, int]]] | None:
+def _program_headers(data: bytes) -> tuple[bool, str, bytes, list[tuple[int, int, int]]] | None:
     """Of an ELF image (its start, at least up to the program header table): whether it is
-    64-bit, the table's bytes and (p_type, p_offset, p_filesz) of each entry; None if it has
-    no readable table."""
+    64-bit, its struct byte order (``_ident``), the table's bytes and (p_type, p_offset,
+    p_filesz) of each entry; None if it has no readable table."""
     ident = _ident(data)
     if ident is None:
         return None
@@ -312,7 +314,7 @@ def _program_headers(data: bytes) -> tuple[bool, bytes, list[tuple[int, int, int
     for i in range(phnum):
         fields = struct.unpack_from(entry, table, i * phentsize)
         segments.append((fields[0], *((fields[2], fields[5]) if is64 else (fields[1], fields[4]))))
-    return is64, bytes(table), segments
+    return is64, order, bytes(table), segments
 
 
 def ldd(path: Path) -> list[LddEntry]:
@@ -395,7 +397,7 @@ def program_interpreter(path: Path) -> str | None:
     except OSError:
         return None
     found = _program_headers(data)
-    for p_type, offset, size in found[2] if found is not None else []:
+    for p_type, offset, size in found[3] if found is not None else []:
         if p_type == 3:   # PT_INTERP
             name = data[offset:offset + size].split(b"\0", 1)[0]
             return name.decode("utf-8", "replace") if name else None

@@ -4,9 +4,10 @@ sourceless ``.pyc`` (``lib/python3XY.zip``), which CPython puts on ``sys.path`` 
 ``lib/python3.X/`` and imports from natively (zipimport is frozen into the interpreter).
 
 The zip is written once per cached interpreter (``twelve.builder.interpreter``), by the
-interpreter it copies (the same compiler), and linked into each release; what a zip cannot hold stays a directory
-(``NOT_ZIPPED``), and so does every optional module, so that a release can keep one without
-another zip. docs/releases.md ("Size") has the measurements behind each choice.
+interpreter it copies (the same compiler), and linked into each release; what a zip cannot
+hold stays a directory (``NOT_ZIPPED``), and so does every optional module, so that a release
+can keep one without another zip; the modules in the zip have no docstrings
+(``twelve.builder.undoc``). docs/releases.md ("Size") has the measurements behind each choice.
 """
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def start_zip(source: Source, stage: Path, tree: dict[str, Path | None]) -> subp
          " ".join(sorted(HOT))], env={}, cwd=stage, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        proc.stdin.write("\n".join(lines))   # read whole before the script imports anything
+        proc.stdin.write("\n".join(lines))   # read whole once undoc's imports ran (dis, types)
         proc.stdin.close()
     except BrokenPipeError:   # it failed at once: its output says why
         pass
