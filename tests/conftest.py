@@ -192,6 +192,14 @@ class Release:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the daemon's log (RELEASE_TMP/log/NAME.log), for a failure message."""
+        log = Path(self.env["RELEASE_TMP"]) / "log" / f"{self.root.name}.log"
+        try:
+            return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as e:
+            return f"(no daemon log: {e})"
+
     def cleanup(self) -> None:
         """Kill every node this release started, by the pids the test saw and by the locks
         of its RELEASE_TMP (a daemon whose `pid` the test never got is stopped too). Never by

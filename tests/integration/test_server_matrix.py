@@ -106,7 +106,8 @@ def test_serves_restarts_and_drains(release, nodes):
         for c in clients:
             c.join()
     assert [r.returncode for r in restarts] == [0] * RESTARTS, restarts[-1].stderr
-    assert failures == [], f"{server}: {len(failures)} failed, e.g. {failures[:3]}"
+    assert failures == [], (f"{server}: {len(failures)} failed, e.g. {failures[:3]}; "
+                            f"the node's log:\n{rel.log_tail()}")
     assert len(done) > before > 0
     assert int(rel("pid", check=True).stdout) == pid
     replaced = serving_workers(pid, rel.port)
@@ -238,3 +239,6 @@ def test_three_workers_and_nothing_left_behind(release):
         time.sleep(0.05)
     left = [p for p in tree if Path(f"/proc/{p}").exists()]
     assert left == [], f"processes left behind: {left}"
+    # An idle node's workers have no connection to wait for: each settle ends calm, even the
+    # ones that find the listening already ended by another worker.
+    assert "stopped waiting" not in rel.log_tail(1000), rel.log_tail()

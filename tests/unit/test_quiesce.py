@@ -74,6 +74,41 @@ def test_settle_waits_while_unread_and_stops_once_read():
         accepted.close()
 
 
+def test_settle_says_when_it_gives_up_on_unread_connections(capfd):
+    """A connection whose request is not read, or that sent nothing, within the timeout may be
+    closed by the drain: the log says how many of each, once; a settle that ends calm says
+    nothing."""
+    with listener() as server:
+        local = quiesce.endpoint(server)
+        assert list(quiesce.settle(local, timeout=5)) == [quiesce.POLL] * (quiesce.CALM_POLLS - 1)
+        assert capfd.readouterr().err == ""
+        silent = socket.create_connection(server.getsockname())
+        waiting = socket.create_connection(server.getsockname())
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        accepted = [server.accept()[0] for _ in range(2)]
+        assert wait_unread(local, 2) == 2
+        list(quiesce.settle(local, timeout=0.1))
+        assert capfd.readouterr().err == (
+            f"twelve: worker {os.getpid()} stopped waiting after 0.1 s for accepted connections: "
+            "1 with a request not read yet, 1 that sent nothing yet; the drain may close them "
+            "unanswered\n")
+        for sock in (silent, waiting, *accepted):
+            sock.close()
+
+
+def test_a_listener_whose_listening_ended_is_no_connection():
+    """On a stop, the last worker to accept ends the listening in every process (shutdown):
+    the others' copies are then bound but neither listening nor connected, and must not hold
+    their settle to its timeout as connections that sent nothing."""
+    with listener() as server:
+        local = quiesce.endpoint(server)
+        copy = socket.socket(fileno=os.dup(server.fileno()))  # the server's own copy
+        server.shutdown(socket.SHUT_RD)  # closing.end
+        assert quiesce.unread_kinds(local) == (0, 0)
+        assert list(quiesce.settle(local, timeout=5)) == [quiesce.POLL] * (quiesce.CALM_POLLS - 1)
+        copy.close()
+
+
 def test_settle_honours_the_servers_own_view():
     with listener() as server:
         calls = []

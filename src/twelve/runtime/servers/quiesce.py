@@ -73,14 +73,22 @@ def settle(local, timeout: float = SETTLE_TIMEOUT,
     """Yield how long to sleep, until this process has read the bytes of every connection it
     accepted from the listener at ``local`` (its ``endpoint``), and ``busy()``, the server's
     own view, is false, for CALM_POLLS polls; or until timeout. One loop for threads
-    (time.sleep) and event loops (asyncio.sleep) alike."""
+    (time.sleep) and event loops (asyncio.sleep) alike. A timeout with connections still
+    unread says so on stderr (the node's log): the drain that follows may close them, and
+    their clients then see the connection end without a response."""
     deadline = time.monotonic() + timeout
-    calm = 0
+    calm, unread = 0, (0, 0)
     while time.monotonic() < deadline:
-        calm = 0 if unread_connections(local) or (busy is not None and busy()) else calm + 1
+        unread = unread_kinds(local)
+        calm = 0 if any(unread) or (busy is not None and busy()) else calm + 1
         if calm >= CALM_POLLS:
             return
         yield POLL
+    if any(unread):
+        sys.stderr.write(f"twelve: worker {os.getpid()} stopped waiting after {timeout:g} s "
+                         f"for accepted connections: {unread[0]} with a request not read yet, "
+                         f"{unread[1]} that sent nothing yet; the drain may close them "
+                         "unanswered\n")
 
 
 def endpoint(sock: socket.socket):
@@ -95,7 +103,12 @@ def unread_connections(local) -> int:
     that hold bytes not read yet, or (TCP) have not received a byte yet: a client sends its
     request a moment after connect() returns, longer on a busy machine, and a draining server
     closes that connection as idle (0 where /proc/self/fd is missing)."""
-    count = 0
+    return sum(unread_kinds(local))
+
+
+def unread_kinds(local) -> tuple[int, int]:
+    """``unread_connections``, apart: (holding bytes not read yet, nothing received yet)."""
+    waiting = silent = 0
     for fd in closing.socket_fds():
         try:
             sock = socket.socket(fileno=fd)
@@ -103,14 +116,28 @@ def unread_connections(local) -> int:
             continue  # closed meanwhile
         try:
             if (sock.type == socket.SOCK_STREAM and endpoint(sock) == local
-                    and not closing.listening(sock)):
+                    and not closing.listening(sock) and _connected(sock)):
                 pending = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-                count += struct.unpack("i", pending)[0] > 0 or _nothing_received(sock)
+                if struct.unpack("i", pending)[0] > 0:
+                    waiting += 1
+                elif _nothing_received(sock):
+                    silent += 1
         except OSError:
             pass
         finally:
             sock.detach()  # the fd stays the server's
-    return count
+    return waiting, silent
+
+
+def _connected(sock: socket.socket) -> bool:
+    """A connection, not the listener itself once its listening has ended (a stop's last
+    worker shuts it down in every process: each copy is then bound, but neither listening nor
+    connected, and has received nothing)."""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 _TCPI_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received (u64) in struct tcp_info (Linux 4.1)
