@@ -2,7 +2,8 @@
 TWELVE_SERVER, with two workers: daemon → ready, GET / 200, a database round trip, restart
 under a bounded loopback load with zero failed requests and every worker replaced, SIGTERM
 with a slow request in flight → it completes and the node exits 0, stop → exit 0; and
-WEB_CONCURRENCY=3 → three workers, none left behind."""
+WEB_CONCURRENCY=3 → three workers, none left behind, none waiting out its settle on an idle
+stop."""
 from __future__ import annotations
 
 import json
