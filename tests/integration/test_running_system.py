@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -65,11 +66,16 @@ def test_remote_with_piped_input(rel):
     assert get(rel.url("/"))[0] == 200, "the node keeps serving after the session"
 
 
-def test_remote_interactive_session(rel):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_remote_interactive_session(rel, sigint):
+    """Started with SIGINT ignored too (as by a non-interactive shell's `&`): Ctrl-C still
+    cancels the input."""
     pexpect = pytest.importorskip("pexpect")
     rel.daemon()
+    disposition = signal.SIG_DFL if sigint == "default" else signal.SIG_IGN
     child = pexpect.spawn(str(rel.root / "bin" / "hello"), ["remote"], env=rel.env,
-                          encoding="utf-8", timeout=15, dimensions=(40, 120))
+                          encoding="utf-8", timeout=15, dimensions=(40, 120),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
     try:
         child.expect(">>> ")
         child.sendline("import hello.db")

@@ -5,6 +5,7 @@ node keeps running. With input piped in, lines are read without prompts, for scr
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class Client:
     def run(self) -> int:
         prompt = self._until_prompt()
         if self.interactive:
+            # Ctrl-C cancels the input however the console was started: a process started in
+            # the background of a non-interactive shell (a script, a CI job) inherits SIGINT
+            # ignored, and Python then raises no KeyboardInterrupt.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             self._setup_readline()
             print(f"{self.release.name} {self.info.get('version')} (pid {self.info.get('pid')}) "
                   "— Ctrl-D or exit() detaches; the node keeps running.")
