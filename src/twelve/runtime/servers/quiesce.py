@@ -98,16 +98,11 @@ def endpoint(sock: socket.socket):
     return (sock.family, address[1] if isinstance(address, tuple) else address)
 
 
-def unread_connections(local) -> int:
-    """Connections of this process accepted from the listener at ``local`` (an ``endpoint``)
-    that hold bytes not read yet, or (TCP) have not received a byte yet: a client sends its
-    request a moment after connect() returns, longer on a busy machine, and a draining server
-    closes that connection as idle (0 where /proc/self/fd is missing)."""
-    return sum(unread_kinds(local))
-
-
 def unread_kinds(local) -> tuple[int, int]:
-    """``unread_connections``, apart: (holding bytes not read yet, nothing received yet)."""
+    """Connections of this process accepted from the listener at ``local`` (an ``endpoint``)
+    that hold bytes not read yet, and (TCP) those that have not received a byte yet: a client
+    sends its request a moment after connect() returns, longer on a busy machine, and a
+    draining server closes that connection as idle ((0, 0) where /proc/self/fd is missing)."""
     waiting = silent = 0
     for fd in closing.socket_fds():
         try:
