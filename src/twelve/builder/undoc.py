@@ -52,12 +52,10 @@ def undoc(code: types.CodeType) -> types.CodeType:
                 consts[index] = None
             else:   # the same text is loaded elsewhere too: load a None instead
                 none = next((i for i, c in enumerate(consts) if c is None), len(consts))
-                if none == len(consts):
-                    consts.append(None)
-                if none < 256:
+                if none < 256:   # an index the one-byte argument can hold
+                    if none == len(consts):
+                        consts.append(None)
                     raw = raw[:at + 1] + bytes((none,)) + raw[at + 2:]
-                else:
-                    del consts[len(code.co_consts):]
     if consts == list(code.co_consts) and raw == code.co_code:
         return code
     return code.replace(co_consts=tuple(consts), co_code=raw)
@@ -94,7 +92,6 @@ def _docstring_load(code: types.CodeType) -> int:
         else:
             return -1
     return -1
-
 
 
 def script(body: str) -> str:
